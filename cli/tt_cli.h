@@ -1,0 +1,46 @@
+/*
+ * tt_cli: what the subcommands of the `twotime` program share.  Each
+ * subcommand is a thin `main`: it parses its flags, loads the configuration,
+ * calls the libraries, prints, and returns the process exit code.
+ */
+#ifndef TT_CLI_H
+#define TT_CLI_H
+
+#include <stdio.h>
+
+#include "conf/tt_conf.h"
+
+/* Exit codes shared by every subcommand. */
+enum {
+    TT_EXIT_OK = 0,
+    TT_EXIT_FAIL = 1,  /* the work failed (I/O, Kafka, bad data) */
+    TT_EXIT_USAGE = 2, /* bad flags or configuration */
+    TT_EXIT_GATE = 3,  /* a quality gate refused (e.g. retrain MRR drop) */
+};
+
+#define TT_CMD(name, fn, summary) int fn(int argc, char **argv);
+#include "cli/commands.def"
+#undef TT_CMD
+
+/*
+ * Loads the configuration the way every subcommand does: defaults, then the
+ * file `path` (NULL: conf/twotime.conf if it exists, else defaults only), then
+ * each "key=value" of `sets` in order, then validation.  On failure prints the
+ * error to stderr and returns TT_EXIT_USAGE; on success TT_EXIT_OK and `conf`
+ * must be released with tt_conf_release().
+ */
+int tt_cli_load_conf(struct tt_conf *conf, const char *path,
+                     char *const *sets, int n_sets);
+
+/* Prints "twotime <cmd>: <message>" to stderr. */
+void tt_cli_error(const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Installs SIGINT/SIGTERM handlers that set the flag tt_cli_stopping()
+ * reads; the only mutable global of the program. */
+void tt_cli_install_signals(void);
+
+/* True once SIGINT or SIGTERM has arrived. */
+int tt_cli_stopping(void);
+
+#endif
