@@ -1,0 +1,121 @@
+/*
+ * tt_model: a trained 2TS model and the one implementation of how it moves a
+ * user's state, shared by training-time evaluation, `twotime backtest` and the
+ * stream processor, so that all three agree bit for bit.
+ *
+ * A model holds the item vectors x_i, the transductive embeddings phi_u of
+ * active users, the shared start vector psi, the inactive cell Theta_1, the
+ * active cell Theta_2, and for 2TS-Plus the projection W (NOTES.md eq. 8, 9).
+ * Item and user ids are the source system's int64 ids.
+ *
+ * Routing: a user with a phi_u in this model starts from phi_u and moves with
+ * the active cell; every other user (inactive, or new) starts from psi and
+ * moves with the inactive cell.  The caller (stream, evaluation) decides
+ * whether the interaction count allows the active cell; the model only knows
+ * who has a phi_u.
+ *
+ * A loaded model is immutable and may be shared by any number of threads; the
+ * per-user functions write only to the caller's run and workspace.
+ */
+#ifndef TT_MODEL_H
+#define TT_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/tt_err.h"
+
+typedef struct tt_model_s tt_model_t;
+
+enum tt_cell {
+    TT_CELL_INACTIVE = 0, /* psi + Theta_1: inactive and new users */
+    TT_CELL_ACTIVE = 1,   /* phi_u + Theta_2: active users */
+};
+
+/* The largest state dimension any model may have (d + feature dim). */
+#define TT_MODEL_DIM_MAX 1024
+
+/* The training cutoff of one input partition: the model has seen every
+ * record of the partition below `offset`. */
+struct tt_model_cutoff {
+    int32_t partition;
+    int64_t offset;
+};
+
+/* Shape and provenance of a model, as stored in its file header. */
+struct tt_model_info {
+    uint64_t version;      /* increases with each published model */
+    uint32_t dim;          /* D: state and item vector dimension */
+    uint32_t tstar;        /* t*: active when training count > t* */
+    uint32_t k;            /* K: steps of the active cell in training */
+    bool plus;             /* 2TS-Plus scoring */
+    uint32_t n_items;
+    uint32_t n_active;     /* users with a phi_u */
+    int64_t cutoff_ts_ms;  /* latest event time seen in training */
+    uint64_t seed;         /* training seed, for provenance */
+    uint32_t n_cutoffs;    /* per-partition offsets (0 for file inputs) */
+};
+
+/*
+ * The running state of one user under one model: h_t, the cell that moves
+ * it, the vector of the item clicked last (for 2TS-Plus) and the number of
+ * GRU steps taken.  A plain caller-owned value.
+ */
+struct tt_user_run {
+    enum tt_cell cell;
+    uint32_t steps;
+    bool has_last;
+    float h[TT_MODEL_DIM_MAX];
+    float last[TT_MODEL_DIM_MAX];
+};
+
+/* Loads a model file.  A truncated, corrupt or incompatible file fails with
+ * TT_ERR_CORRUPT / TT_ERR_VERSION / TT_ERR_IO and a message; never crashes.
+ * On success the caller owns *out. */
+tt_err_t tt_model_load(tt_model_t **out, const char *path, char *errstr,
+                       size_t errstr_size);
+
+/* Loads a model from memory (same checks as tt_model_load). */
+tt_err_t tt_model_load_buf(tt_model_t **out, const uint8_t *buf, size_t len,
+                           char *errstr, size_t errstr_size);
+
+/* Writes the model to `path` atomically (temporary file + rename). */
+tt_err_t tt_model_save(const tt_model_t *m, const char *path, char *errstr,
+                       size_t errstr_size);
+
+/* Frees the model; NULL is a no-op. */
+void tt_model_destroy(tt_model_t *m);
+
+/* Copies the model's shape and provenance into *info. */
+void tt_model_get_info(const tt_model_t *m, struct tt_model_info *info);
+
+/* The per-partition training cutoffs (info.n_cutoffs entries), borrowed. */
+const struct tt_model_cutoff *tt_model_cutoffs(const tt_model_t *m);
+
+/* The item vector x_i (dim floats, borrowed), or NULL for an item the model
+ * does not know. */
+const float *tt_model_item(const tt_model_t *m, int64_t item_id);
+
+/* The active user's phi_u (borrowed), or NULL when the user has none. */
+const float *tt_model_phi(const tt_model_t *m, int64_t user_id);
+
+/* The shared start vector psi (borrowed). */
+const float *tt_model_psi(const tt_model_t *m);
+
+/* Starts a user: from phi_u with the active cell when `allow_active` and the
+ * model holds a phi_u for `user_id`, else from psi with the inactive cell. */
+void tt_model_user_start(const tt_model_t *m, int64_t user_id,
+                         bool allow_active, struct tt_user_run *run);
+
+/* One interaction with item vector `x` (dim floats): h <- GRU_cell(h, x),
+ * and x becomes the last item.  Does not allocate. */
+void tt_model_user_step(const tt_model_t *m, struct tt_user_run *run,
+                        const float *x);
+
+/* The query vector q (dim floats) that scores item i as q . x_i: h, or for
+ * 2TS-Plus W^T [h ; x_last] (x_last = 0 before any step). */
+void tt_model_user_query(const tt_model_t *m, const struct tt_user_run *run,
+                         float *q);
+
+#endif
