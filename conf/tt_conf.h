@@ -109,10 +109,20 @@ void tt_conf_release(struct tt_conf *conf);
 /*
  * Reads the libconfig file `path` over the values already in `conf`.  Unknown
  * settings, wrong types and syntax errors fail with "FILE:LINE: message" in
- * errstr (TT_ERR_CONF), or TT_ERR_IO when the file cannot be read.
+ * errstr (TT_ERR_CONF), or TT_ERR_IO when the file cannot be read.  On
+ * failure `conf` may hold part of the file; it still needs tt_conf_release().
  */
 tt_err_t tt_conf_load_file(struct tt_conf *conf, const char *path,
                            char *errstr, size_t errstr_size);
+
+/*
+ * tt_conf_load_file() from the NUL-terminated libconfig `text` (at most
+ * 1 MiB); `name` stands for the file in messages ("NAME:LINE: ...").  Text
+ * from memory may not @include files.
+ */
+tt_err_t tt_conf_load_string(struct tt_conf *conf, const char *text,
+                             const char *name, char *errstr,
+                             size_t errstr_size);
 
 /* Sets one setting by its dotted name ("model.tstar", "kafka.brokers",
  * "kafka.properties.security.protocol") from text. */
