@@ -181,20 +181,45 @@ static size_t edit_distance(const char *a, const char *b, size_t limit)
     return row[lb];
 }
 
-const char *tt_conf_suggest(const char *name)
+bool tt_conf_suggest(const char *name, char *buf, size_t size)
 {
+    size_t best_d = 3, best_len = 0;
     const char *best = NULL;
-    size_t best_d = 3;
 
     for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
-        size_t d = edit_distance(name, defs[i].name, 2);
+        const char *full = defs[i].name;
+        const char *dot = strchr(full, '.');
+        size_t d = edit_distance(name, full, 2);
+        char group[32];
 
+        /* A group left out ("dim" for "model.dim"). */
+        if (dot && !strcmp(name, dot + 1)) {
+            best = full;
+            best_len = strlen(full);
+            break;
+        }
         if (d < best_d) {
             best_d = d;
-            best = defs[i].name;
+            best = full;
+            best_len = strlen(full);
+        }
+        /* A misspelt group ("modle" for "model"). */
+        if (dot && !strchr(name, '.') && (size_t)(dot - full) < sizeof(group)) {
+            memcpy(group, full, (size_t)(dot - full));
+            group[dot - full] = '\0';
+            d = edit_distance(name, group, 2);
+            if (d < best_d && d < strlen(group)) {
+                best_d = d;
+                best = full;
+                best_len = (size_t)(dot - full);
+            }
         }
     }
-    return best;
+    if (!best || best_len >= size)
+        return false;
+    memcpy(buf, best, best_len);
+    buf[best_len] = '\0';
+    return true;
 }
 
 static void *field(struct tt_conf *conf, const struct tt_conf_def *def)
@@ -572,7 +597,7 @@ tt_err_t tt_conf_set(struct tt_conf *conf, const char *key, const char *value,
 {
     static const char props[] = TT_CONF_PROPS ".";
     const struct tt_conf_def *def;
-    const char *hint;
+    char hint[64];
 
     if (!conf || !key || !value)
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
@@ -587,8 +612,7 @@ tt_err_t tt_conf_set(struct tt_conf *conf, const char *key, const char *value,
     def = tt_conf_def_find(key);
     if (def)
         return set_text(conf, def, value, errstr, errstr_size);
-    hint = tt_conf_suggest(key);
-    if (hint)
+    if (tt_conf_suggest(key, hint, sizeof(hint)))
         return tt_errf(TT_ERR_CONF, errstr, errstr_size,
                        "unknown setting '%s' (did you mean '%s'?)", key, hint);
     return tt_errf(TT_ERR_CONF, errstr, errstr_size, "unknown setting '%s'",

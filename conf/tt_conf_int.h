@@ -62,9 +62,10 @@ const struct tt_conf_def *tt_conf_def_find(const char *name);
 /* "an integer", "a number"...: what a setting of `type` must be. */
 const char *tt_conf_type_name(enum tt_conf_type type);
 
-/* The known setting closest to the unknown `name` when it looks like a typo
- * of one (edit distance at most 2), or NULL. */
-const char *tt_conf_suggest(const char *name);
+/* For an unknown `name` that looks like a typo (edit distance at most 2) of
+ * a setting or group, or a setting without its group ("dim"), writes that
+ * name into `buf` and returns true. */
+bool tt_conf_suggest(const char *name, char *buf, size_t size);
 
 /*
  * Store a value into the setting `def` of `conf` after checking its type

@@ -41,11 +41,10 @@ static const char *where_of(const struct walk *w, const config_setting_t *s,
 static tt_err_t unknown(const struct walk *w, const config_setting_t *s,
                         const char *full)
 {
-    const char *hint = tt_conf_suggest(full);
-    char where[512];
+    char where[512], hint[64];
 
     where_of(w, s, where, sizeof(where));
-    if (hint)
+    if (tt_conf_suggest(full, hint, sizeof(hint)))
         return tt_errf(TT_ERR_CONF, w->errstr, w->errstr_size,
                        "%sunknown setting '%s' (did you mean '%s'?)", where,
                        full, hint);
