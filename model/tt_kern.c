@@ -1,0 +1,208 @@
+#include "model/tt_kern.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/*
+ * Why the approximations look the way they do: GCC only vectorises a loop
+ * whose body is branch-free, and without -fno-trapping-math it will not turn
+ * a float comparison into a select.  So clamping is done on the bit pattern
+ * with integer compares (|x| bits vs the limit's bits), rounding to an
+ * integer uses the 1.5 * 2^23 trick, and 2^n is built in the exponent field.
+ * Everything is plain IEEE float arithmetic in a fixed order, so the scalar
+ * and vector paths give the same bits.
+ */
+
+/* |x| clamped to the positive float whose bits are `lim`, sign kept.  NaN
+ * (bits above infinity) clamps to the limit as well. */
+static inline float clamp_abs(float x, int32_t lim)
+{
+    int32_t b, s, a;
+
+    memcpy(&b, &x, sizeof b);
+    s = (int32_t)((uint32_t)b & 0x80000000u);
+    a = b & 0x7fffffff;
+    a = a > lim ? lim : a;
+    b = a | s;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+#define BITS_9F 0x41100000  /* 9.0f */
+#define BITS_87F 0x42ae0000 /* 87.0f */
+
+/* Cephes expf: n = round(x / ln 2), r = x - n ln 2 in two parts (Cody-Waite),
+ * a degree-7 polynomial for e^r, then scale by 2^n.  |x| <= 87 keeps n in
+ * [-126, 126], a normal exponent. */
+static inline float kexp(float x)
+{
+    float n, r, y, s;
+    int32_t ni;
+    uint32_t bits;
+
+    x = clamp_abs(x, BITS_87F);
+    n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    y = 1.9875691500e-4f;
+    y = y * r + 1.3981999507e-3f;
+    y = y * r + 8.3334519073e-3f;
+    y = y * r + 4.1665795894e-2f;
+    y = y * r + 1.6666665459e-1f;
+    y = y * r + 5.0000001201e-1f;
+    y = y * (r * r) + r + 1.0f;
+    ni = (int32_t)n;
+    bits = (uint32_t)(ni + 127) << 23;
+    memcpy(&s, &bits, sizeof s);
+    return y * s;
+}
+
+static inline float ksigmoid(float x)
+{
+    return 1.0f / (1.0f + kexp(-x));
+}
+
+/* A [13/6] rational minimax approximation of tanh on [-9, 9] (the one Eigen
+ * uses); odd numerator, so tanh(x) ~ x keeps full relative precision near
+ * zero, and tanh(+-9) rounds to +-1 in float anyway. */
+static inline float ktanh(float a)
+{
+    float x = clamp_abs(a, BITS_9F);
+    float x2 = x * x;
+    float p, q;
+
+    p = -2.76076847742355e-16f;
+    p = p * x2 + 2.00018790482477e-13f;
+    p = p * x2 + -8.60467152213735e-11f;
+    p = p * x2 + 5.12229709037114e-08f;
+    p = p * x2 + 1.48572235717979e-05f;
+    p = p * x2 + 6.37261928875436e-04f;
+    p = p * x2 + 4.89352455891786e-03f;
+    p = p * x;
+    q = 1.19825839466702e-06f;
+    q = q * x2 + 1.18534705686654e-04f;
+    q = q * x2 + 2.26843463243900e-03f;
+    q = q * x2 + 4.89352518554385e-03f;
+    return p / q;
+}
+
+float tt_kern_exp1(float x)
+{
+    return kexp(x);
+}
+
+float tt_kern_sigmoid1(float x)
+{
+    return ksigmoid(x);
+}
+
+float tt_kern_tanh1(float x)
+{
+    return ktanh(x);
+}
+
+void tt_kern_exp(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = kexp(x[i]);
+}
+
+void tt_kern_sigmoid(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = ksigmoid(x[i]);
+}
+
+void tt_kern_tanh(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = ktanh(x[i]);
+}
+
+float tt_kern_dot(const float *restrict a, const float *restrict b, size_t n)
+{
+    float acc[16] = {0};
+    size_t i = 0;
+    float s;
+
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++)
+            acc[k] += a[i + k] * b[i + k];
+    for (int k = 0; k < 8; k++)
+        acc[k] += acc[k + 8];
+    for (int k = 0; k < 4; k++)
+        acc[k] += acc[k + 4];
+    acc[0] += acc[2];
+    acc[1] += acc[3];
+    s = acc[0] + acc[1];
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/*
+ * Blocks of 32 outputs stay in registers while the whole input is swept; for
+ * each output the additions run over k in ascending order, whatever the
+ * block width, so blocking and vectorisation never change the result.
+ */
+#define GEMV_BLOCK 32
+
+void tt_kern_gemv_t(float *restrict y, const float *restrict a, size_t lda,
+                    const float *restrict x, size_t n_in, size_t n_out)
+{
+    size_t j0 = 0;
+
+    for (; j0 + GEMV_BLOCK <= n_out; j0 += GEMV_BLOCK) {
+        float acc[GEMV_BLOCK];
+
+        for (int c = 0; c < GEMV_BLOCK; c++)
+            acc[c] = y[j0 + c];
+        for (size_t k = 0; k < n_in; k++) {
+            const float xk = x[k];
+            const float *row = a + k * lda + j0;
+
+            for (int c = 0; c < GEMV_BLOCK; c++)
+                acc[c] += xk * row[c];
+        }
+        for (int c = 0; c < GEMV_BLOCK; c++)
+            y[j0 + c] = acc[c];
+    }
+    if (j0 < n_out) {
+        float acc[GEMV_BLOCK];
+        size_t w = n_out - j0;
+
+        for (size_t c = 0; c < w; c++)
+            acc[c] = y[j0 + c];
+        for (size_t k = 0; k < n_in; k++) {
+            const float xk = x[k];
+            const float *row = a + k * lda + j0;
+
+            for (size_t c = 0; c < w; c++)
+                acc[c] += xk * row[c];
+        }
+        for (size_t c = 0; c < w; c++)
+            y[j0 + c] = acc[c];
+    }
+}
+
+void tt_kern_axpy(float *restrict y, float alpha, const float *restrict x,
+                  size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += alpha * x[i];
+}
+
+void tt_kern_scale(float *y, const float *x, float s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = x[i] * s;
+}
+
+double tt_kern_sumsq(const float *x, size_t n)
+{
+    double s = 0.0;
+
+    for (size_t i = 0; i < n; i++)
+        s += (double)x[i] * (double)x[i];
+    return s;
+}
