@@ -1,0 +1,141 @@
+#include "producers/tt_kconf.h"
+
+#include <string.h>
+
+/* Long enough for every non-PEM property value librdkafka reads back. */
+#define KCONF_VALUE_MAX 1024
+
+tt_err_t tt_kconf_set(rd_kafka_conf_t *conf, const char *key,
+                      const char *value, char *errstr, size_t errstr_size)
+{
+    char rderr[512];
+    rd_kafka_conf_res_t res;
+
+    if (!key || !*key)
+        return tt_errf(TT_ERR_CONF, errstr, errstr_size,
+                       "empty librdkafka property name");
+    if (!value)
+        return tt_errf(TT_ERR_CONF, errstr, errstr_size,
+                       "librdkafka property \"%s\" has no value", key);
+    rderr[0] = '\0';
+    res = rd_kafka_conf_set(conf, key, value, rderr, sizeof(rderr));
+    if (res == RD_KAFKA_CONF_OK)
+        return TT_ERR_OK;
+    if (res == RD_KAFKA_CONF_UNKNOWN)
+        return tt_errf(TT_ERR_CONF, errstr, errstr_size,
+                       "unknown librdkafka property \"%s\" (from "
+                       "kafka.properties.%s; see librdkafka's "
+                       "CONFIGURATION.md for the names)",
+                       key, key);
+    /* librdkafka quotes the rejected value in its message, so a secret's
+     * message is replaced rather than copied. */
+    if (tt_conf_is_secret(key))
+        return tt_errf(TT_ERR_CONF, errstr, errstr_size,
+                       "invalid value for librdkafka property \"%s\" "
+                       "(value not shown: it is a secret)",
+                       key);
+    return tt_errf(TT_ERR_CONF, errstr, errstr_size,
+                   "invalid value for librdkafka property \"%s\": %s", key,
+                   rderr);
+}
+
+const char *tt_kconf_prop(const struct tt_conf_kafka *kc, const char *key)
+{
+    const char *found = NULL;
+
+    for (size_t i = 0; i < kc->n_props; i++) {
+        if (kc->props[i].key && !strcmp(kc->props[i].key, key))
+            found = kc->props[i].value;
+    }
+    return found;
+}
+
+tt_err_t tt_kconf_new(rd_kafka_conf_t **out, const struct tt_conf_kafka *kc,
+                      char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf;
+    tt_err_t err;
+
+    *out = NULL;
+    if (!kc->brokers || !*kc->brokers)
+        return tt_errf(TT_ERR_CONF, errstr, errstr_size,
+                       "kafka.brokers is empty");
+    conf = rd_kafka_conf_new();
+    if (!conf)
+        return tt_errf(TT_ERR_NOMEM, errstr, errstr_size,
+                       "rd_kafka_conf_new failed");
+    err = tt_kconf_set(conf, "bootstrap.servers", kc->brokers, errstr,
+                       errstr_size);
+    if (err)
+        goto out_destroy;
+    if (kc->client_id && *kc->client_id) {
+        err = tt_kconf_set(conf, "client.id", kc->client_id, errstr,
+                           errstr_size);
+        if (err)
+            goto out_destroy;
+    }
+    for (size_t i = 0; i < kc->n_props; i++) {
+        err = tt_kconf_set(conf, kc->props[i].key, kc->props[i].value,
+                           errstr, errstr_size);
+        if (err)
+            goto out_destroy;
+    }
+    *out = conf;
+    return TT_ERR_OK;
+out_destroy:
+    rd_kafka_conf_destroy(conf);
+    return err;
+}
+
+/* The value librdkafka holds for `key` in `buf`, or "" when it is longer
+ * than the buffer or unreadable. */
+static void conf_get(const rd_kafka_conf_t *conf, const char *key, char *buf,
+                     size_t size)
+{
+    size_t n = size;
+
+    if (rd_kafka_conf_get(conf, key, buf, &n) != RD_KAFKA_CONF_OK || n > size)
+        buf[0] = '\0';
+}
+
+tt_err_t tt_kconf_require(rd_kafka_conf_t *conf,
+                          const struct tt_conf_kafka *kc, const char *key,
+                          const char *value, const char *why, char *errstr,
+                          size_t errstr_size)
+{
+    char user[KCONF_VALUE_MAX], want[KCONF_VALUE_MAX];
+    const char *given = tt_kconf_prop(kc, key);
+    tt_err_t err;
+
+    if (!given)
+        return tt_kconf_set(conf, key, value, errstr, errstr_size);
+    /* Compare what librdkafka makes of both spellings, so that "all" and
+     * "-1", or "true" and "1", agree. */
+    conf_get(conf, key, user, sizeof(user));
+    err = tt_kconf_set(conf, key, value, errstr, errstr_size);
+    if (err)
+        return err;
+    conf_get(conf, key, want, sizeof(want));
+    if (*user && *want ? strcmp(user, want) != 0 : strcmp(given, value) != 0) {
+        if (tt_conf_is_secret(key))
+            return tt_errf(TT_ERR_CONF, errstr, errstr_size,
+                           "kafka.properties.%s conflicts with the value "
+                           "%s requires",
+                           key, why);
+        return tt_errf(TT_ERR_CONF, errstr, errstr_size,
+                       "kafka.properties.%s=%s conflicts with %s=%s, which "
+                       "%s requires; remove the property",
+                       key, given, key, value, why);
+    }
+    return TT_ERR_OK;
+}
+
+tt_err_t tt_kconf_default(rd_kafka_conf_t *conf,
+                          const struct tt_conf_kafka *kc, const char *key,
+                          const char *value, char *errstr,
+                          size_t errstr_size)
+{
+    if (tt_kconf_prop(kc, key))
+        return TT_ERR_OK;
+    return tt_kconf_set(conf, key, value, errstr, errstr_size);
+}

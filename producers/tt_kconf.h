@@ -1,0 +1,70 @@
+/*
+ * tt_kconf: librdkafka configuration objects built from `struct
+ * tt_conf_kafka`.
+ *
+ * Every Kafka client of twotime (producers, consumers, the admin client)
+ * starts from tt_kconf_new(): bootstrap.servers and client.id from the
+ * configuration, then each pass-through property of kafka.properties (TLS,
+ * SASL, tuning) in order.  A client then pins what its correctness depends on
+ * with tt_kconf_require() (enable.idempotence, partitioner, ...), which
+ * refuses a pass-through property that contradicts it instead of silently
+ * overriding either.
+ *
+ * Secrets: the values of properties that tt_conf_is_secret() names
+ * (passwords, keys, tokens) never appear in an errstr written here, not even
+ * when librdkafka rejects them; only their names do.
+ *
+ * Thread-safety: a rd_kafka_conf_t is not thread-safe; build it on one thread
+ * and hand it to rd_kafka_new(), which takes it.
+ */
+#ifndef TT_KCONF_H
+#define TT_KCONF_H
+
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/tt_err.h"
+#include "conf/tt_conf.h"
+
+/*
+ * A new librdkafka configuration in `*out`: bootstrap.servers = kc->brokers,
+ * client.id = kc->client_id, then kc->props in order (a later one of the
+ * same name wins).  The caller owns `*out` (rd_kafka_conf_destroy(), or
+ * rd_kafka_new() takes it).  TT_ERR_CONF names the property that failed.
+ */
+tt_err_t tt_kconf_new(rd_kafka_conf_t **out, const struct tt_conf_kafka *kc,
+                      char *errstr, size_t errstr_size);
+
+/*
+ * Sets one property.  Unknown names and invalid values fail with
+ * TT_ERR_CONF and a message that names the property; the value is quoted
+ * only when the property is not a secret.
+ */
+tt_err_t tt_kconf_set(rd_kafka_conf_t *conf, const char *key,
+                      const char *value, char *errstr, size_t errstr_size);
+
+/*
+ * Sets a property that the caller's guarantees depend on (`why` says which,
+ * e.g. "the event producer"): if kc->props sets `key` to a value librdkafka
+ * reads differently from `value`, fails with TT_ERR_CONF naming both;
+ * otherwise sets it.  Equivalent spellings ("all" and "-1" for acks) agree.
+ */
+tt_err_t tt_kconf_require(rd_kafka_conf_t *conf,
+                          const struct tt_conf_kafka *kc, const char *key,
+                          const char *value, const char *why, char *errstr,
+                          size_t errstr_size);
+
+/*
+ * Sets a default that kafka.properties may override: sets `key` only when
+ * kc->props does not mention it.
+ */
+tt_err_t tt_kconf_default(rd_kafka_conf_t *conf,
+                          const struct tt_conf_kafka *kc, const char *key,
+                          const char *value, char *errstr,
+                          size_t errstr_size);
+
+/* The value kc->props gives `key`, or NULL (the last one when repeated). */
+const char *tt_kconf_prop(const struct tt_conf_kafka *kc, const char *key);
+
+#endif
