@@ -1,0 +1,62 @@
+/*
+ * tt_state_int: internals shared by tt_state.c (store, reads, partitions)
+ * and tt_state_batch.c (write batches, commit, iterators).
+ */
+#ifndef TT_STATE_INT_H
+#define TT_STATE_INT_H
+
+#include <pthread.h>
+#include <rocksdb/c.h>
+
+#include "state/tt_state.h"
+
+/* Keys per RocksDB multi-get call; longer requests are split. */
+#define TT_STATE_GET_CHUNK 512
+
+struct tt_state_s {
+    char *path;
+    rocksdb_t *db;
+    rocksdb_options_t *opts; /* DB options, also for new column families */
+    rocksdb_block_based_table_options_t *bbto;
+    rocksdb_cache_t *cache;
+    rocksdb_readoptions_t *ropts;
+    rocksdb_writeoptions_t *wopts;
+    rocksdb_column_family_handle_t *cf_default;
+    /* parts[p]: column family "p<p>", NULL when absent.  Mutated only by the
+     * owning thread, under `lock` so that stats can read it from another. */
+    rocksdb_column_family_handle_t **parts;
+    size_t parts_len;
+    uint32_t n_partitions;
+    /* Column families twotime did not create, kept open because RocksDB
+     * requires every family to be opened. */
+    rocksdb_column_family_handle_t **other;
+    size_t n_other;
+    /* Bumped by every drop or clear, so that a batch can tell that a column
+     * family it wrote to went away. */
+    uint64_t gen;
+    pthread_mutex_t lock;
+    /* Multi-get scratch, TT_STATE_GET_CHUNK entries each. */
+    uint8_t (*keys)[TT_USTATE_USER_KEY_SIZE];
+    const char **keyp;
+    size_t *ksz;
+    rocksdb_pinnableslice_t **vals;
+    char **errs;
+};
+
+/* The column family of `partition`, created when `create` and missing.
+ * *h is NULL (and the result OK) when absent and not created. */
+tt_err_t tt_state_part_cf(tt_state_t *st, int32_t partition, bool create,
+                          rocksdb_column_family_handle_t **h, char *errstr,
+                          size_t errstr_size);
+
+/* Translates RocksDB's malloc'd error *msg into a tt_err_t and errstr
+ * ("<context>: <message>"), frees it and sets *msg to NULL. */
+tt_err_t tt_state_rocks_err(char **msg, char *errstr, size_t errstr_size,
+                            const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Little-endian int64, the payload of the "offset" metadata. */
+void tt_state_put_i64(uint8_t *p, int64_t v);
+int64_t tt_state_get_i64(const uint8_t *p);
+
+#endif
