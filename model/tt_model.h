@@ -55,6 +55,10 @@ struct tt_model_info {
     int64_t cutoff_ts_ms;  /* latest event time seen in training */
     uint64_t seed;         /* training seed, for provenance */
     uint32_t n_cutoffs;    /* per-partition offsets (0 for file inputs) */
+    uint32_t feature_dim;  /* the last feature_dim entries of an item
+                              vector are g(f_i); 0 without features */
+    bool gru_all;          /* trained as the GRU4Rec-style baseline (no
+                              active users) */
 };
 
 /*
@@ -84,6 +88,20 @@ tt_err_t tt_model_load_buf(tt_model_t **out, const uint8_t *buf, size_t len,
 tt_err_t tt_model_save(const tt_model_t *m, const char *path, char *errstr,
                        size_t errstr_size);
 
+/* Serialises the model (the exact bytes tt_model_save writes) into a new
+ * malloc'd buffer *buf of *len bytes that the caller frees.  TT_ERR_NOMEM. */
+tt_err_t tt_model_save_buf(const tt_model_t *m, uint8_t **buf, size_t *len);
+
+/* Sets the version stored in the header (before the model is shared). */
+void tt_model_set_version(tt_model_t *m, uint64_t version);
+
+/* Replaces the per-partition training cutoffs (copied; partitions >= 0 and
+ * strictly increasing, offsets >= 0) before the model is shared.
+ * TT_ERR_INVAL / TT_ERR_NOMEM with a message. */
+tt_err_t tt_model_set_cutoffs(tt_model_t *m,
+                              const struct tt_model_cutoff *cutoffs,
+                              uint32_t n, char *errstr, size_t errstr_size);
+
 /* Frees the model; NULL is a no-op. */
 void tt_model_destroy(tt_model_t *m);
 
@@ -96,6 +114,11 @@ const struct tt_model_cutoff *tt_model_cutoffs(const tt_model_t *m);
 /* The item vector x_i (dim floats, borrowed), or NULL for an item the model
  * does not know. */
 const float *tt_model_item(const tt_model_t *m, int64_t item_id);
+
+/* The item at dense index `index` < n_items: its vector (borrowed) and, when
+ * `id` is non-NULL, its id.  For scanning or sampling the model's items. */
+const float *tt_model_item_at(const tt_model_t *m, uint32_t index,
+                              int64_t *id);
 
 /* The active user's phi_u (borrowed), or NULL when the user has none. */
 const float *tt_model_phi(const tt_model_t *m, int64_t user_id);
@@ -117,5 +140,9 @@ void tt_model_user_step(const tt_model_t *m, struct tt_user_run *run,
  * 2TS-Plus W^T [h ; x_last] (x_last = 0 before any step). */
 void tt_model_user_query(const tt_model_t *m, const struct tt_user_run *run,
                          float *q);
+
+/* The canonical score q . x over the model's dimension (fixed summation
+ * order, tt_kern_dot), so that every scorer ranks identically. */
+float tt_model_score(const tt_model_t *m, const float *q, const float *x);
 
 #endif
