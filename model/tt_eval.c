@@ -1,0 +1,775 @@
+#include "model/tt_eval.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/tt_rng.h"
+#include "common/tt_time.h"
+#include "model/tt_kern.h"
+
+/* Users are dealt to this many shards (u mod N); each shard is accumulated
+ * alone and shards are merged in order, so the thread count never changes a
+ * result. */
+#define N_SHARDS 64
+#define NO_POS UINT32_MAX
+/* 1/rank in fixed point: exact integer sums, associative. */
+#define RR_ONE (UINT64_C(1) << 32)
+#define CH_BINS (TT_EVAL_STEPS_MAX + 2)
+
+struct tt_eval_s {
+    const struct tt_dataset *ds;
+    struct tt_split split;
+    size_t begin, end;
+    struct tt_eval_opts opts;
+    struct tt_seqs seqs;      /* over [0, end) */
+    uint32_t *train_count;    /* [n_users] */
+    uint32_t *pool;           /* [n_pool] dense items seen in training */
+    uint32_t n_pool;
+    uint32_t *pool_pos;       /* [n_items] index in pool or NO_POS */
+    uint64_t *scored;         /* bits over [begin, end); NULL = all */
+    size_t n_scored;
+    /* users with a scored interaction, grouped by shard */
+    uint32_t *work;
+    size_t shard_off[N_SHARDS + 1];
+    size_t *last;             /* [per work entry] last scored position */
+    uint32_t n_buckets;
+    struct tt_eval_bucket buckets[TT_EVAL_BUCKETS_MAX];
+};
+
+struct acc {
+    uint64_t n, hits, rr;
+    uint64_t unknown, new_user, steps, skipped;
+    uint32_t max_cand;
+    uint64_t b_n[TT_EVAL_BUCKETS_MAX], b_hits[TT_EVAL_BUCKETS_MAX],
+        b_rr[TT_EVAL_BUCKETS_MAX], b_users[TT_EVAL_BUCKETS_MAX];
+    uint64_t g_n[2], g_hits[2], g_rr[2];
+    double ch_sum[2][CH_BINS];
+    uint64_t ch_n[2][CH_BINS];
+};
+
+/* ---------------------------------------------------------------- buckets */
+
+uint32_t tt_eval_buckets(uint32_t tstar, struct tt_eval_bucket *b)
+{
+    uint32_t bounds[5] = {0, 5, 20, 500, 0}, n = 4, nb = 0;
+
+    /* t* joins the bounds so that active and inactive never share one. */
+    for (uint32_t i = 0; i < n; i++) {
+        if (bounds[i] == tstar)
+            break;
+        if (bounds[i] > tstar) {
+            memmove(bounds + i + 1, bounds + i, (n - i) * sizeof(*bounds));
+            bounds[i] = tstar;
+            n++;
+            break;
+        }
+        if (i == n - 1) {
+            bounds[n++] = tstar;
+            break;
+        }
+    }
+    memset(b, 0, TT_EVAL_BUCKETS_MAX * sizeof(*b));
+    b[nb].lo = 0;
+    b[nb++].hi = 0;
+    for (uint32_t i = 1; i < n; i++) {
+        b[nb].lo = bounds[i - 1] + 1;
+        b[nb++].hi = bounds[i];
+    }
+    if (bounds[n - 1] < UINT32_MAX) {
+        b[nb].lo = bounds[n - 1] + 1;
+        b[nb++].hi = UINT32_MAX;
+    }
+    return nb;
+}
+
+uint32_t tt_eval_bucket_of(const struct tt_eval_bucket *b, uint32_t n_buckets,
+                           uint32_t count)
+{
+    for (uint32_t i = 0; i < n_buckets; i++)
+        if (count >= b[i].lo && count <= b[i].hi)
+            return i;
+    return n_buckets - 1;
+}
+
+/* ------------------------------------------------------------------ ranks */
+
+uint32_t tt_eval_rank(float s_true, const float *s_neg, uint32_t n)
+{
+    uint32_t above = 0;
+
+    /* !(s < t) counts ties and NaN against the true item: a model that
+     * cannot tell the candidates apart gets the worst rank. */
+    for (uint32_t i = 0; i < n; i++)
+        above += !(s_neg[i] < s_true);
+    if (isnan(s_true))
+        above = n;
+    return 1 + above;
+}
+
+static inline uint64_t rr_fixed(uint32_t rank)
+{
+    return (RR_ONE + rank / 2) / rank;
+}
+
+/* -------------------------------------------------------------- negatives */
+
+/* A set of pool indices for Floyd's algorithm: open addressing over a
+ * power-of-two table holding index + 1 (0 = empty). */
+struct nset {
+    uint32_t *slot;
+    uint32_t mask;
+};
+
+static int nset_init(struct nset *s, uint32_t k)
+{
+    uint32_t cap = 16;
+
+    while (cap < 2 * (uint64_t)k + 2)
+        cap *= 2;
+    s->slot = calloc(cap, sizeof(*s->slot));
+    s->mask = cap - 1;
+    return s->slot ? 0 : -1;
+}
+
+/* Inserts v; returns false when it was present. */
+static inline bool nset_add(struct nset *s, uint32_t v)
+{
+    uint32_t h = (uint32_t)((v * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & s->mask;
+
+    while (s->slot[h]) {
+        if (s->slot[h] == v + 1)
+            return false;
+        h = (h + 1) & s->mask;
+    }
+    s->slot[h] = v + 1;
+    return true;
+}
+
+static inline bool nset_has(const struct nset *s, uint32_t v)
+{
+    uint32_t h = (uint32_t)((v * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & s->mask;
+
+    while (s->slot[h]) {
+        if (s->slot[h] == v + 1)
+            return true;
+        h = (h + 1) & s->mask;
+    }
+    return false;
+}
+
+/* How many negatives interaction j gets. */
+static inline uint32_t n_neg(const tt_eval_t *ev, uint32_t true_item)
+{
+    uint32_t m = ev->n_pool - (ev->pool_pos[true_item] != NO_POS);
+
+    return ev->opts.negatives < m ? ev->opts.negatives : m;
+}
+
+/* Floyd's algorithm: k distinct pool indices uniform over the pool without
+ * the true item, from rng stream j.  Returns k. */
+static uint32_t draw_negatives(const tt_eval_t *ev, size_t j, struct nset *set,
+                               uint32_t *out)
+{
+    uint32_t true_item = ev->ds->item[j];
+    uint32_t tp = ev->pool_pos[true_item];
+    uint32_t m = ev->n_pool - (tp != NO_POS);
+    uint32_t k = n_neg(ev, true_item), c = 0;
+    struct tt_rng rng;
+
+    memset(set->slot, 0, ((size_t)set->mask + 1) * sizeof(*set->slot));
+    tt_rng_seed(&rng, ev->opts.seed, (uint64_t)j);
+    for (uint32_t jj = m - k; jj < m; jj++) {
+        uint32_t t = (uint32_t)tt_rng_below(&rng, (uint64_t)jj + 1);
+
+        if (!nset_add(set, t)) {
+            t = jj;
+            nset_add(set, t);
+        }
+        /* Skip over the true item's slot in the pool. */
+        out[c++] = ev->pool[tp != NO_POS && t >= tp ? t + 1 : t];
+    }
+    return c;
+}
+
+uint32_t tt_eval_negatives_of(const tt_eval_t *ev, size_t j, uint32_t *out,
+                              uint32_t cap)
+{
+    struct nset set;
+    uint32_t k;
+
+    if (j >= ev->ds->n)
+        return 0;
+    k = n_neg(ev, ev->ds->item[j]);
+    if (k > cap || nset_init(&set, ev->opts.negatives) != 0)
+        return 0;
+    k = draw_negatives(ev, j, &set, out);
+    free(set.slot);
+    return k;
+}
+
+/* ------------------------------------------------------------ preparation */
+
+static inline bool is_scored(const tt_eval_t *ev, size_t p)
+{
+    size_t i;
+
+    if (p < ev->begin || p >= ev->end)
+        return false;
+    if (!ev->scored)
+        return true;
+    i = p - ev->begin;
+    return (ev->scored[i / 64] >> (i % 64)) & 1;
+}
+
+bool tt_eval_is_scored(const tt_eval_t *ev, size_t j)
+{
+    return is_scored(ev, j);
+}
+
+static tt_err_t sample_scored(tt_eval_t *ev)
+{
+    size_t n = ev->end - ev->begin, k = ev->opts.max_scored;
+    struct tt_rng rng;
+
+    if (k == 0 || k >= n) {
+        ev->n_scored = n;
+        return TT_ERR_OK;
+    }
+    ev->scored = calloc((n + 63) / 64, sizeof(*ev->scored));
+    if (!ev->scored)
+        return TT_ERR_NOMEM;
+    /* Floyd's algorithm again, with the bitmap as the set. */
+    tt_rng_seed(&rng, ev->opts.seed, TT_EVAL_STREAM_SAMPLE);
+    for (size_t jj = n - k; jj < n; jj++) {
+        size_t t = (size_t)tt_rng_below(&rng, (uint64_t)jj + 1);
+
+        if ((ev->scored[t / 64] >> (t % 64)) & 1)
+            t = jj;
+        ev->scored[t / 64] |= UINT64_C(1) << (t % 64);
+    }
+    ev->n_scored = k;
+    return TT_ERR_OK;
+}
+
+static tt_err_t build_work(tt_eval_t *ev)
+{
+    uint32_t n_users = ev->seqs.n_users;
+    size_t n_work = 0, fill[N_SHARDS];
+
+    /* First pass counts per shard, second fills. */
+    memset(ev->shard_off, 0, sizeof(ev->shard_off));
+    for (uint32_t u = 0; u < n_users; u++) {
+        for (uint64_t i = ev->seqs.off[u + 1]; i > ev->seqs.off[u]; i--) {
+            size_t p = ev->seqs.pos[i - 1];
+
+            if (p < ev->begin)
+                break;
+            if (is_scored(ev, p)) {
+                ev->shard_off[u % N_SHARDS + 1]++;
+                n_work++;
+                break;
+            }
+        }
+    }
+    for (int s = 0; s < N_SHARDS; s++)
+        ev->shard_off[s + 1] += ev->shard_off[s];
+    ev->work = malloc((n_work ? n_work : 1) * sizeof(*ev->work));
+    ev->last = malloc((n_work ? n_work : 1) * sizeof(*ev->last));
+    if (!ev->work || !ev->last)
+        return TT_ERR_NOMEM;
+    memcpy(fill, ev->shard_off, sizeof(fill));
+    for (uint32_t u = 0; u < n_users; u++) {
+        for (uint64_t i = ev->seqs.off[u + 1]; i > ev->seqs.off[u]; i--) {
+            size_t p = ev->seqs.pos[i - 1];
+
+            if (p < ev->begin)
+                break;
+            if (is_scored(ev, p)) {
+                size_t w = fill[u % N_SHARDS]++;
+
+                ev->work[w] = u;
+                ev->last[w] = p;
+                break;
+            }
+        }
+    }
+    return TT_ERR_OK;
+}
+
+tt_err_t tt_eval_new(tt_eval_t **out, const struct tt_dataset *ds,
+                     const struct tt_split *split, size_t begin, size_t end,
+                     const struct tt_eval_opts *opts, char *errstr,
+                     size_t errstr_size)
+{
+    tt_eval_t *ev;
+    uint32_t n_users = tt_dataset_n_users(ds), n_items = tt_dataset_n_items(ds);
+    tt_err_t err;
+
+    *out = NULL;
+    if (begin >= end || end > ds->n || split->train_end > split->valid_end ||
+        split->valid_end > ds->n || split->train_end == 0)
+        return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
+                       "empty evaluation slice [%zu, %zu) of %zu interactions "
+                       "(training part %zu)",
+                       begin, end, ds->n, split->train_end);
+    if (opts->negatives == 0 || opts->threads < 1)
+        return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
+                       "negatives and threads must be >= 1");
+    ev = calloc(1, sizeof(*ev));
+    if (!ev)
+        return tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    ev->ds = ds;
+    ev->split = *split;
+    ev->begin = begin;
+    ev->end = end;
+    ev->opts = *opts;
+    ev->train_count = calloc(n_users ? n_users : 1, sizeof(*ev->train_count));
+    ev->pool_pos = malloc((n_items ? n_items : 1) * sizeof(*ev->pool_pos));
+    if (!ev->train_count || !ev->pool_pos) {
+        err = TT_ERR_NOMEM;
+        goto fail;
+    }
+    for (uint32_t i = 0; i < n_items; i++)
+        ev->pool_pos[i] = NO_POS;
+    for (size_t p = 0; p < split->train_end; p++) {
+        if (ev->train_count[ds->user[p]] < UINT32_MAX)
+            ev->train_count[ds->user[p]]++;
+        ev->pool_pos[ds->item[p]] = 0;
+    }
+    for (uint32_t i = 0; i < n_items; i++)
+        ev->n_pool += ev->pool_pos[i] == 0;
+    ev->pool = malloc((ev->n_pool ? ev->n_pool : 1) * sizeof(*ev->pool));
+    if (!ev->pool) {
+        err = TT_ERR_NOMEM;
+        goto fail;
+    }
+    for (uint32_t i = 0, c = 0; i < n_items; i++)
+        if (ev->pool_pos[i] == 0) {
+            ev->pool[c] = i;
+            ev->pool_pos[i] = c++;
+        }
+    if (ev->n_pool < 2) {
+        tt_eval_destroy(ev);
+        return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
+                       "the training part has %u distinct item(s): nothing "
+                       "to rank against",
+                       ev->n_pool);
+    }
+    err = tt_seqs_build(ds, 0, end, &ev->seqs);
+    if (err)
+        goto fail;
+    err = sample_scored(ev);
+    if (!err)
+        err = build_work(ev);
+    if (err)
+        goto fail;
+    ev->n_buckets = tt_eval_buckets(opts->tstar, ev->buckets);
+    *out = ev;
+    return TT_ERR_OK;
+fail:
+    tt_eval_destroy(ev);
+    return tt_errf(err, errstr, errstr_size,
+                   "cannot prepare the evaluation: %s", tt_err_str(err));
+}
+
+void tt_eval_destroy(tt_eval_t *ev)
+{
+    if (!ev)
+        return;
+    tt_seqs_release(&ev->seqs);
+    free(ev->train_count);
+    free(ev->pool);
+    free(ev->pool_pos);
+    free(ev->scored);
+    free(ev->work);
+    free(ev->last);
+    free(ev);
+}
+
+const struct tt_dataset *tt_eval_dataset(const tt_eval_t *ev) { return ev->ds; }
+const struct tt_split *tt_eval_split(const tt_eval_t *ev) { return &ev->split; }
+const struct tt_eval_opts *tt_eval_opts(const tt_eval_t *ev)
+{
+    return &ev->opts;
+}
+size_t tt_eval_n_scored(const tt_eval_t *ev) { return ev->n_scored; }
+uint32_t tt_eval_pool_size(const tt_eval_t *ev) { return ev->n_pool; }
+
+uint32_t tt_eval_train_count(const tt_eval_t *ev, uint32_t u)
+{
+    return u < ev->seqs.n_users ? ev->train_count[u] : 0;
+}
+
+bool tt_eval_item_in_train(const tt_eval_t *ev, uint32_t i)
+{
+    return i < tt_dataset_n_items(ev->ds) && ev->pool_pos[i] != NO_POS;
+}
+
+/* ------------------------------------------------------------------- runs */
+
+struct worker {
+    const tt_eval_t *ev;
+    const struct tt_eval_scorer *sc;
+    struct acc *accs; /* [N_SHARDS] */
+    int index, n_threads;
+    bool stats;
+    tt_err_t err;
+};
+
+struct scratch {
+    void *run;
+    float *q, *hprev, *s_neg;
+    uint32_t *neg;
+    struct nset set;
+};
+
+static void score_one(const tt_eval_t *ev, const struct tt_eval_scorer *sc,
+                      struct scratch *w, size_t p, uint32_t bucket, int group,
+                      struct acc *a)
+{
+    uint32_t item = ev->ds->item[p], rank, k;
+    const float *xt = sc->item[item];
+
+    if (!xt) {
+        /* No vector for the true item: the worst rank, still counted. */
+        rank = n_neg(ev, item) + 1;
+        a->unknown++;
+    } else {
+        float s_true;
+
+        sc->query(sc->ctx, w->run, w->q);
+        s_true = tt_kern_dot(w->q, xt, sc->dim);
+        k = draw_negatives(ev, p, &w->set, w->neg);
+        for (uint32_t i = 0; i < k; i++) {
+            const float *xn = sc->item[w->neg[i]];
+
+            if (i + 8 < k && sc->item[w->neg[i + 8]])
+                __builtin_prefetch(sc->item[w->neg[i + 8]]);
+            w->s_neg[i] = xn ? tt_kern_dot(w->q, xn, sc->dim) : -INFINITY;
+        }
+        rank = tt_eval_rank(s_true, w->s_neg, k);
+    }
+    if (rank > a->max_cand)
+        a->max_cand = rank;
+    a->n++;
+    a->rr += rr_fixed(rank);
+    a->hits += rank <= TT_EVAL_RECALL_AT;
+    a->b_n[bucket]++;
+    a->b_rr[bucket] += rr_fixed(rank);
+    a->b_hits[bucket] += rank <= TT_EVAL_RECALL_AT;
+    a->g_n[group]++;
+    a->g_rr[group] += rr_fixed(rank);
+    a->g_hits[group] += rank <= TT_EVAL_RECALL_AT;
+}
+
+static void run_user(const tt_eval_t *ev, const struct tt_eval_scorer *sc,
+                     struct scratch *w, uint32_t u, size_t last, bool stats,
+                     struct acc *a)
+{
+    const uint32_t *pos = ev->seqs.pos + ev->seqs.off[u];
+    uint64_t n = tt_seqs_len(&ev->seqs, u);
+    uint32_t tc = ev->train_count[u];
+    uint32_t bucket = tt_eval_bucket_of(ev->buckets, ev->n_buckets, tc);
+    uint32_t steps = 0;
+    int flags = sc->start(sc->ctx, u, w->run);
+    int group = (flags & TT_EVAL_ACTIVE) ? 1 : 0;
+
+    a->b_users[bucket]++;
+    for (uint64_t i = 0; i < n; i++) {
+        size_t p = pos[i];
+        bool in_slice = p >= ev->begin;
+        const float *x;
+
+        if (is_scored(ev, p)) {
+            score_one(ev, sc, w, p, bucket, group, a);
+            if (tc == 0)
+                a->new_user++;
+            if (p == last && !stats)
+                break;
+        }
+        if (flags & TT_EVAL_STATIC)
+            continue;
+        if ((flags & TT_EVAL_FROM_CUTOFF) && p < ev->split.train_end)
+            continue;
+        x = sc->item[ev->ds->item[p]];
+        if (!x) {
+            a->skipped += in_slice;
+            continue;
+        }
+        steps++;
+        if (in_slice && stats) {
+            const float *h = sc->state(sc->ctx, w->run);
+            uint32_t bin = steps <= TT_EVAL_STEPS_MAX ? steps : CH_BINS - 1;
+            double ss = 0;
+
+            memcpy(w->hprev, h, sc->dim * sizeof(float));
+            sc->step(sc->ctx, w->run, x);
+            h = sc->state(sc->ctx, w->run);
+            for (uint32_t d = 0; d < sc->dim; d++) {
+                double diff = (double)h[d] - (double)w->hprev[d];
+
+                ss += diff * diff;
+            }
+            a->ch_sum[group][bin] += sqrt(ss);
+            a->ch_n[group][bin]++;
+        } else {
+            sc->step(sc->ctx, w->run, x);
+        }
+        a->steps += in_slice;
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *wk = arg;
+    const tt_eval_t *ev = wk->ev;
+    const struct tt_eval_scorer *sc = wk->sc;
+    struct scratch w;
+    size_t run_bytes = (sc->run_bytes + 63) / 64 * 64;
+
+    memset(&w, 0, sizeof(w));
+    w.run = aligned_alloc(64, run_bytes ? run_bytes : 64);
+    w.q = malloc(sc->dim * sizeof(float));
+    w.hprev = malloc(sc->dim * sizeof(float));
+    w.s_neg = malloc(((size_t)ev->opts.negatives + 1) * sizeof(float));
+    w.neg = malloc(((size_t)ev->opts.negatives + 1) * sizeof(uint32_t));
+    if (!w.run || !w.q || !w.hprev || !w.s_neg || !w.neg ||
+        nset_init(&w.set, ev->opts.negatives) != 0) {
+        wk->err = TT_ERR_NOMEM;
+        goto out;
+    }
+    memset(w.run, 0, run_bytes ? run_bytes : 64);
+    for (int s = wk->index; s < N_SHARDS; s += wk->n_threads)
+        for (size_t i = ev->shard_off[s]; i < ev->shard_off[s + 1]; i++)
+            run_user(ev, sc, &w, ev->work[i], ev->last[i], wk->stats,
+                     &wk->accs[s]);
+out:
+    free(w.run);
+    free(w.q);
+    free(w.hprev);
+    free(w.s_neg);
+    free(w.neg);
+    free(w.set.slot);
+    return NULL;
+}
+
+static double ratio(uint64_t num, uint64_t den)
+{
+    return den ? (double)num / (double)den : 0.0;
+}
+
+static double mrr_of(uint64_t rr, uint64_t n)
+{
+    return n ? (double)rr / (double)RR_ONE / (double)n : 0.0;
+}
+
+static void merge(const tt_eval_t *ev, const struct acc *accs,
+                  struct tt_eval_result *res)
+{
+    struct acc t;
+
+    memset(&t, 0, sizeof(t));
+    for (int s = 0; s < N_SHARDS; s++) {
+        const struct acc *a = &accs[s];
+
+        t.n += a->n;
+        t.hits += a->hits;
+        t.rr += a->rr;
+        t.unknown += a->unknown;
+        t.new_user += a->new_user;
+        t.steps += a->steps;
+        t.skipped += a->skipped;
+        if (a->max_cand > t.max_cand)
+            t.max_cand = a->max_cand;
+        for (int b = 0; b < TT_EVAL_BUCKETS_MAX; b++) {
+            t.b_n[b] += a->b_n[b];
+            t.b_hits[b] += a->b_hits[b];
+            t.b_rr[b] += a->b_rr[b];
+            t.b_users[b] += a->b_users[b];
+        }
+        for (int g = 0; g < 2; g++) {
+            t.g_n[g] += a->g_n[g];
+            t.g_hits[g] += a->g_hits[g];
+            t.g_rr[g] += a->g_rr[g];
+            for (int k = 0; k < CH_BINS; k++) {
+                t.ch_sum[g][k] += a->ch_sum[g][k];
+                t.ch_n[g][k] += a->ch_n[g][k];
+            }
+        }
+    }
+    res->n = t.n;
+    res->mrr = mrr_of(t.rr, t.n);
+    res->recall = ratio(t.hits, t.n);
+    res->n_candidates = t.max_cand;
+    res->n_unknown = t.unknown;
+    res->n_new_user = t.new_user;
+    res->n_steps = t.steps;
+    res->n_skipped_steps = t.skipped;
+    res->n_buckets = ev->n_buckets;
+    for (uint32_t b = 0; b < ev->n_buckets; b++) {
+        res->bucket[b] = ev->buckets[b];
+        res->bucket[b].n = t.b_n[b];
+        res->bucket[b].users = t.b_users[b];
+        res->bucket[b].mrr = mrr_of(t.b_rr[b], t.b_n[b]);
+        res->bucket[b].recall = ratio(t.b_hits[b], t.b_n[b]);
+    }
+    for (int g = 0; g < 2; g++) {
+        res->group_n[g] = t.g_n[g];
+        res->group_mrr[g] = mrr_of(t.g_rr[g], t.g_n[g]);
+        res->group_recall[g] = ratio(t.g_hits[g], t.g_n[g]);
+        for (int k = 0; k < CH_BINS; k++) {
+            res->change_n[g][k] = t.ch_n[g][k];
+            res->change_mean[g][k] =
+                t.ch_n[g][k] ? t.ch_sum[g][k] / (double)t.ch_n[g][k] : 0.0;
+        }
+    }
+}
+
+tt_err_t tt_eval_run(const tt_eval_t *ev, const struct tt_eval_scorer *sc,
+                     struct tt_eval_result *res, char *errstr,
+                     size_t errstr_size)
+{
+    int n_threads = ev->opts.threads > N_SHARDS ? N_SHARDS : ev->opts.threads;
+    struct worker wk[N_SHARDS];
+    pthread_t tid[N_SHARDS];
+    struct acc *accs;
+    uint64_t t0 = tt_time_mono_ns();
+    tt_err_t err = TT_ERR_OK;
+    int started = 1;
+
+    memset(res, 0, sizeof(*res));
+    if (sc->dim == 0 || sc->dim > TT_MODEL_DIM_MAX || !sc->item ||
+        !sc->start || !sc->step || !sc->query)
+        return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
+                       "scorer '%s' is incomplete or has dimension %u",
+                       sc->name ? sc->name : "?", sc->dim);
+    accs = calloc(N_SHARDS, sizeof(*accs));
+    if (!accs)
+        return tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    for (int t = 0; t < n_threads; t++) {
+        wk[t].ev = ev;
+        wk[t].sc = sc;
+        wk[t].accs = accs;
+        wk[t].index = t;
+        wk[t].n_threads = n_threads;
+        wk[t].stats = sc->state != NULL;
+        wk[t].err = TT_ERR_OK;
+    }
+    /* Thread 0 is the caller; a thread that cannot start leaves its shards
+     * to a second pass on the caller, so the result never depends on it. */
+    for (int t = 1; t < n_threads; t++) {
+        if (pthread_create(&tid[t], NULL, worker_main, &wk[t]) != 0)
+            break;
+        started++;
+    }
+    worker_main(&wk[0]);
+    for (int t = 1; t < started; t++)
+        pthread_join(tid[t], NULL);
+    for (int t = started; t < n_threads; t++)
+        worker_main(&wk[t]);
+    for (int t = 0; t < n_threads; t++)
+        if (wk[t].err)
+            err = wk[t].err;
+    if (err) {
+        free(accs);
+        return tt_errf(err, errstr, errstr_size, "evaluating '%s': %s",
+                       sc->name ? sc->name : "?", tt_err_str(err));
+    }
+    merge(ev, accs, res);
+    free(accs);
+    res->seconds = tt_time_secs(t0, tt_time_mono_ns());
+    return TT_ERR_OK;
+}
+
+/* ---------------------------------------------------------- model scorer */
+
+static int model_start(const void *ctx, uint32_t u, void *run)
+{
+    const struct tt_eval_model_scorer *ms = ctx;
+    struct tt_user_run *r = run;
+    bool allow = tt_eval_train_count(ms->ev, u) > ms->tstar;
+
+    tt_model_user_start(ms->m, tt_ids_id(ms->ds->users, u), allow, r);
+    /* An active user's phi_u already summarises its training events: its
+     * state starts at the cutoff (what the stream does at deployment). */
+    return r->cell == TT_CELL_ACTIVE ? TT_EVAL_ACTIVE | TT_EVAL_FROM_CUTOFF
+                                     : 0;
+}
+
+static void model_step(const void *ctx, void *run, const float *x)
+{
+    const struct tt_eval_model_scorer *ms = ctx;
+
+    tt_model_user_step(ms->m, run, x);
+}
+
+static void model_query(const void *ctx, const void *run, float *q)
+{
+    const struct tt_eval_model_scorer *ms = ctx;
+
+    tt_model_user_query(ms->m, run, q);
+}
+
+static const float *model_state(const void *ctx, const void *run)
+{
+    (void)ctx;
+    return ((const struct tt_user_run *)run)->h;
+}
+
+tt_err_t tt_eval_model_init(struct tt_eval_model_scorer *ms,
+                            const tt_eval_t *ev, const tt_model_t *m,
+                            const char *name)
+{
+    const struct tt_dataset *ds = tt_eval_dataset(ev);
+    uint32_t n_items = tt_dataset_n_items(ds);
+    struct tt_model_info info;
+
+    memset(ms, 0, sizeof(*ms));
+    tt_model_get_info(m, &info);
+    if (info.dim == 0 || info.dim > TT_MODEL_DIM_MAX)
+        return TT_ERR_INVAL;
+    /* One id lookup per item here keeps hash lookups off the hot path. */
+    ms->item = malloc((n_items ? n_items : 1) * sizeof(*ms->item));
+    if (!ms->item)
+        return TT_ERR_NOMEM;
+    for (uint32_t i = 0; i < n_items; i++)
+        ms->item[i] = tt_model_item(m, tt_ids_id(ds->items, i));
+    ms->m = m;
+    ms->ds = ds;
+    ms->ev = ev;
+    ms->tstar = info.tstar;
+    ms->sc.name = name;
+    ms->sc.dim = info.dim;
+    ms->sc.item = ms->item;
+    ms->sc.run_bytes = sizeof(struct tt_user_run);
+    ms->sc.ctx = ms;
+    ms->sc.start = model_start;
+    ms->sc.step = model_step;
+    ms->sc.query = model_query;
+    ms->sc.state = model_state;
+    return TT_ERR_OK;
+}
+
+void tt_eval_model_release(struct tt_eval_model_scorer *ms)
+{
+    free(ms->item);
+    ms->item = NULL;
+}
+
+double tt_eval_validate(void *ctx, const tt_model_t *m)
+{
+    const tt_eval_t *ev = ctx;
+    struct tt_eval_model_scorer ms;
+    struct tt_eval_result res;
+    tt_err_t err;
+
+    if (tt_eval_model_init(&ms, ev, m, "validate") != TT_ERR_OK)
+        return -1.0;
+    /* No change statistics: lets each user stop at its last sampled event. */
+    ms.sc.state = NULL;
+    err = tt_eval_run(ev, &ms.sc, &res, NULL, 0);
+    tt_eval_model_release(&ms);
+    return err ? -1.0 : res.mrr;
+}
