@@ -159,7 +159,14 @@ static tt_err_t set_pinned(rd_kafka_conf_t *conf,
                            const struct tt_kcons_opts *opts, char *errstr,
                            size_t errstr_size)
 {
-    static const char why[] = "the consumer wrapper (tt_kcons)";
+    const char *pinned[][2] = {
+        {"enable.auto.offset.store", "false"},
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        {"enable.auto.commit",
+         opts->commit == TT_KCONS_COMMIT_AUTO ? "true" : "false"},
+        {"auto.offset.reset", "earliest"}, /* only from_beginning */
+    };
+    size_t n = sizeof(pinned) / sizeof(pinned[0]) - !opts->from_beginning;
     const char *group = opts->group_id ? opts->group_id : kc->group_id;
     tt_err_t err;
 
@@ -167,21 +174,11 @@ static tt_err_t set_pinned(rd_kafka_conf_t *conf,
         return tt_errf(TT_ERR_CONF, errstr, errstr_size,
                        "no consumer group id (kafka.group_id)");
     err = tt_kconf_set(conf, "group.id", group, errstr, errstr_size);
-    if (!err)
-        err = tt_kconf_require(conf, kc, "enable.auto.offset.store", "false",
-                               why, errstr, errstr_size);
-    if (!err)
-        err = tt_kconf_require(conf, kc, "partition.assignment.strategy",
-                               "cooperative-sticky", why, errstr,
+    for (size_t i = 0; i < n && !err; i++)
+        err = tt_kconf_require(conf, kc, TT_KCONF_CONSUMER, pinned[i][0],
+                               pinned[i][1],
+                               "the consumer wrapper (tt_kcons)", errstr,
                                errstr_size);
-    if (!err)
-        err = tt_kconf_require(conf, kc, "enable.auto.commit",
-                               opts->commit == TT_KCONS_COMMIT_AUTO ? "true"
-                                                                    : "false",
-                               why, errstr, errstr_size);
-    if (!err && opts->from_beginning)
-        err = tt_kconf_require(conf, kc, "auto.offset.reset", "earliest",
-                               "--from-beginning", errstr, errstr_size);
     return err;
 }
 
@@ -207,7 +204,7 @@ tt_err_t tt_kcons_new(tt_kcons_t **out, const struct tt_conf_kafka *kc,
     c->opts = *opts;
     c->opts.group_id = NULL;
     c->opts.topics = NULL;
-    err = tt_kconf_new(&conf, kc, errstr, errstr_size);
+    err = tt_kconf_new(&conf, kc, TT_KCONF_CONSUMER, errstr, errstr_size);
     if (err)
         goto out_free;
     err = set_pinned(conf, kc, opts, errstr, errstr_size);

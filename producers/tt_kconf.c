@@ -31,27 +31,56 @@ tt_err_t tt_kconf_set(rd_kafka_conf_t *conf, const char *key,
      * message is replaced rather than copied. */
     if (tt_conf_is_secret(key))
         return tt_errf(TT_ERR_CONF, errstr, errstr_size,
-                       "invalid value for librdkafka property \"%s\" "
-                       "(value not shown: it is a secret)",
+                       "librdkafka rejected property \"%s\" (unsupported "
+                       "or invalid; its message is not shown as it may "
+                       "quote the secret value)",
                        key);
     return tt_errf(TT_ERR_CONF, errstr, errstr_size,
                    "invalid value for librdkafka property \"%s\": %s", key,
                    rderr);
 }
 
-const char *tt_kconf_prop(const struct tt_conf_kafka *kc, const char *key)
+static const char *const role_prefixes[] = {"producer.", "consumer.",
+                                            "admin."};
+
+const char *tt_kconf_role_prefix(enum tt_kconf_role role)
 {
-    const char *found = NULL;
+    return role_prefixes[role];
+}
+
+/* The role a property name is prefixed for, or -1 when unprefixed. */
+static int prefixed_role(const char *key)
+{
+    for (int r = 0; r < 3; r++) {
+        if (!strncmp(key, role_prefixes[r], strlen(role_prefixes[r])))
+            return r;
+    }
+    return -1;
+}
+
+const char *tt_kconf_prop(const struct tt_conf_kafka *kc,
+                          enum tt_kconf_role role, const char *key)
+{
+    const char *prefix = role_prefixes[role];
+    size_t plen = strlen(prefix);
+    const char *plain = NULL, *mine = NULL;
 
     for (size_t i = 0; i < kc->n_props; i++) {
-        if (kc->props[i].key && !strcmp(kc->props[i].key, key))
-            found = kc->props[i].value;
+        const char *k = kc->props[i].key;
+
+        if (!k)
+            continue;
+        if (!strcmp(k, key))
+            plain = kc->props[i].value;
+        else if (!strncmp(k, prefix, plen) && !strcmp(k + plen, key))
+            mine = kc->props[i].value;
     }
-    return found;
+    return mine ? mine : plain;
 }
 
 tt_err_t tt_kconf_new(rd_kafka_conf_t **out, const struct tt_conf_kafka *kc,
-                      char *errstr, size_t errstr_size)
+                      enum tt_kconf_role role, char *errstr,
+                      size_t errstr_size)
 {
     rd_kafka_conf_t *conf;
     tt_err_t err;
@@ -74,11 +103,21 @@ tt_err_t tt_kconf_new(rd_kafka_conf_t **out, const struct tt_conf_kafka *kc,
         if (err)
             goto out_destroy;
     }
-    for (size_t i = 0; i < kc->n_props; i++) {
-        err = tt_kconf_set(conf, kc->props[i].key, kc->props[i].value,
-                           errstr, errstr_size);
-        if (err)
-            goto out_destroy;
+    /* Unprefixed first, then this role's, so that the prefixed win. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < kc->n_props; i++) {
+            const char *key = kc->props[i].key;
+            int r = key ? prefixed_role(key) : -1;
+
+            if (pass == 0 ? r >= 0 : r != (int)role)
+                continue;
+            if (r >= 0)
+                key += strlen(role_prefixes[r]);
+            err = tt_kconf_set(conf, key, kc->props[i].value, errstr,
+                               errstr_size);
+            if (err)
+                goto out_destroy;
+        }
     }
     *out = conf;
     return TT_ERR_OK;
@@ -99,12 +138,13 @@ static void conf_get(const rd_kafka_conf_t *conf, const char *key, char *buf,
 }
 
 tt_err_t tt_kconf_require(rd_kafka_conf_t *conf,
-                          const struct tt_conf_kafka *kc, const char *key,
+                          const struct tt_conf_kafka *kc,
+                          enum tt_kconf_role role, const char *key,
                           const char *value, const char *why, char *errstr,
                           size_t errstr_size)
 {
     char user[KCONF_VALUE_MAX], want[KCONF_VALUE_MAX];
-    const char *given = tt_kconf_prop(kc, key);
+    const char *given = tt_kconf_prop(kc, role, key);
     tt_err_t err;
 
     if (!given)
@@ -116,26 +156,28 @@ tt_err_t tt_kconf_require(rd_kafka_conf_t *conf,
     if (err)
         return err;
     conf_get(conf, key, want, sizeof(want));
-    if (*user && *want ? strcmp(user, want) != 0 : strcmp(given, value) != 0) {
+    if (*user && *want ? strcmp(user, want) != 0
+                       : strcmp(given, value) != 0) {
         if (tt_conf_is_secret(key))
             return tt_errf(TT_ERR_CONF, errstr, errstr_size,
-                           "kafka.properties.%s conflicts with the value "
-                           "%s requires",
+                           "kafka.properties sets %s, which conflicts with "
+                           "the value %s requires",
                            key, why);
         return tt_errf(TT_ERR_CONF, errstr, errstr_size,
-                       "kafka.properties.%s=%s conflicts with %s=%s, which "
-                       "%s requires; remove the property",
+                       "kafka.properties sets %s=%s, which conflicts with "
+                       "%s=%s that %s requires; remove the property",
                        key, given, key, value, why);
     }
     return TT_ERR_OK;
 }
 
 tt_err_t tt_kconf_default(rd_kafka_conf_t *conf,
-                          const struct tt_conf_kafka *kc, const char *key,
+                          const struct tt_conf_kafka *kc,
+                          enum tt_kconf_role role, const char *key,
                           const char *value, char *errstr,
                           size_t errstr_size)
 {
-    if (tt_kconf_prop(kc, key))
+    if (tt_kconf_prop(kc, role, key))
         return TT_ERR_OK;
     return tt_kconf_set(conf, key, value, errstr, errstr_size);
 }

@@ -5,7 +5,17 @@
  * Every Kafka client of twotime (producers, consumers, the admin client)
  * starts from tt_kconf_new(): bootstrap.servers and client.id from the
  * configuration, then each pass-through property of kafka.properties (TLS,
- * SASL, tuning) in order.  A client then pins what its correctness depends on
+ * SASL, tuning) in order.
+ *
+ * Role prefixes (as Kafka Streams' "consumer."/"producer."/"admin."): a
+ * property named "consumer.session.timeout.ms" applies to consumers only,
+ * as session.timeout.ms, and likewise "producer." and "admin."; an
+ * unprefixed one applies to every client.  A prefixed property wins over
+ * the unprefixed one of the same name whatever their order.  So consumer
+ * settings do not make every producer warn that it ignores them.  No
+ * librdkafka property name starts with these prefixes.
+ *
+ * A client then pins what its correctness depends on
  * with tt_kconf_require() (enable.idempotence, partitioner, ...), which
  * refuses a pass-through property that contradicts it instead of silently
  * overriding either.
@@ -27,14 +37,23 @@
 #include "common/tt_err.h"
 #include "conf/tt_conf.h"
 
+enum tt_kconf_role {
+    TT_KCONF_PRODUCER,
+    TT_KCONF_CONSUMER,
+    TT_KCONF_ADMIN,
+};
+
 /*
- * A new librdkafka configuration in `*out`: bootstrap.servers = kc->brokers,
- * client.id = kc->client_id, then kc->props in order (a later one of the
- * same name wins).  The caller owns `*out` (rd_kafka_conf_destroy(), or
- * rd_kafka_new() takes it).  TT_ERR_CONF names the property that failed.
+ * A new librdkafka configuration for a client of `role` in `*out`:
+ * bootstrap.servers = kc->brokers, client.id = kc->client_id, then the
+ * unprefixed kc->props in order, then those with the role's prefix (a later
+ * one of the same name wins).  The caller owns `*out`
+ * (rd_kafka_conf_destroy(), or rd_kafka_new() takes it).  TT_ERR_CONF names
+ * the property that failed.
  */
 tt_err_t tt_kconf_new(rd_kafka_conf_t **out, const struct tt_conf_kafka *kc,
-                      char *errstr, size_t errstr_size);
+                      enum tt_kconf_role role, char *errstr,
+                      size_t errstr_size);
 
 /*
  * Sets one property.  Unknown names and invalid values fail with
@@ -46,12 +65,14 @@ tt_err_t tt_kconf_set(rd_kafka_conf_t *conf, const char *key,
 
 /*
  * Sets a property that the caller's guarantees depend on (`why` says which,
- * e.g. "the event producer"): if kc->props sets `key` to a value librdkafka
+ * e.g. "the event producer"): if kc->props sets `key` for `role` (prefixed
+ * or not) to a value librdkafka
  * reads differently from `value`, fails with TT_ERR_CONF naming both;
  * otherwise sets it.  Equivalent spellings ("all" and "-1" for acks) agree.
  */
 tt_err_t tt_kconf_require(rd_kafka_conf_t *conf,
-                          const struct tt_conf_kafka *kc, const char *key,
+                          const struct tt_conf_kafka *kc,
+                          enum tt_kconf_role role, const char *key,
                           const char *value, const char *why, char *errstr,
                           size_t errstr_size);
 
@@ -60,11 +81,18 @@ tt_err_t tt_kconf_require(rd_kafka_conf_t *conf,
  * kc->props does not mention it.
  */
 tt_err_t tt_kconf_default(rd_kafka_conf_t *conf,
-                          const struct tt_conf_kafka *kc, const char *key,
+                          const struct tt_conf_kafka *kc,
+                          enum tt_kconf_role role, const char *key,
                           const char *value, char *errstr,
                           size_t errstr_size);
 
-/* The value kc->props gives `key`, or NULL (the last one when repeated). */
-const char *tt_kconf_prop(const struct tt_conf_kafka *kc, const char *key);
+/* The value kc->props gives `key` for a client of `role` (the prefixed
+ * property if any, else the unprefixed one; the last one when repeated),
+ * or NULL. */
+const char *tt_kconf_prop(const struct tt_conf_kafka *kc,
+                          enum tt_kconf_role role, const char *key);
+
+/* The prefix of `role`'s properties ("consumer." ...). */
+const char *tt_kconf_role_prefix(enum tt_kconf_role role);
 
 #endif

@@ -1,0 +1,210 @@
+#include "tests/integration/tt_itest.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/tt_time.h"
+#include "consumers/tt_kcons.h"
+#include "producers/tt_admin.h"
+#include "producers/tt_eventprod.h"
+
+/* How long the broker gets to answer the first metadata request. */
+#define ITEST_REACH_MS 10000
+#define ITEST_ADMIN_MS 30000
+
+const char *tt_itest_brokers(void)
+{
+    const char *brokers = getenv("TT_TEST_BROKERS");
+    struct tt_conf_kafka kc;
+    tt_admin_t *admin;
+    char errstr[512];
+    char *copy;
+    bool up;
+
+    if (!brokers || !*brokers)
+        fail_msg("TT_TEST_BROKERS is not set: integration tests need a real "
+                 "broker.  Run scripts/test, or `scripts/kafka start` and "
+                 "export TT_TEST_BROKERS=127.0.0.1:19092");
+    memset(&kc, 0, sizeof(kc));
+    copy = strdup(brokers);
+    assert_non_null(copy);
+    kc.brokers = copy;
+    if (tt_admin_new(&admin, &kc, errstr, sizeof(errstr)))
+        fail_msg("TT_TEST_BROKERS=%s: %s", brokers, errstr);
+    up = tt_admin_reachable(admin, ITEST_REACH_MS);
+    tt_admin_destroy(admin);
+    free(copy);
+    if (!up)
+        fail_msg("no Kafka broker answers at TT_TEST_BROKERS=%s within %d "
+                 "ms: start one with `scripts/kafka start` (port from "
+                 "TT_KAFKA_PORT) or run scripts/test",
+                 brokers, ITEST_REACH_MS);
+    return brokers;
+}
+
+static void set(struct tt_conf *conf, const char *key, const char *value)
+{
+    char errstr[512];
+
+    if (tt_conf_set(conf, key, value, errstr, sizeof(errstr)))
+        fail_msg("test configuration %s: %s", key, errstr);
+}
+
+void tt_itest_conf(struct tt_conf *conf)
+{
+    const char *brokers = tt_itest_brokers();
+
+    assert_int_equal(tt_conf_init(conf), TT_ERR_OK);
+    set(conf, "kafka.brokers", brokers);
+    set(conf, "kafka.client_id", "tt-itest");
+    /* A rebalance reaches the other members with their next heartbeat:
+     * 3 s by default, far too slow for a test. */
+    set(conf, "kafka.properties.consumer.heartbeat.interval.ms", "300");
+    set(conf, "kafka.properties.consumer.session.timeout.ms", "6000");
+}
+
+void tt_itest_name(char *buf, size_t size, const char *prefix)
+{
+    int n = snprintf(buf, size, "%s-%ld-%llu", prefix, (long)getpid(),
+                     (unsigned long long)tt_time_mono_ns());
+
+    assert_true(n > 0 && (size_t)n < size);
+}
+
+void tt_itest_create_topic(const struct tt_conf_kafka *kc, const char *topic,
+                           int partitions)
+{
+    struct tt_topic_spec spec = {topic, partitions, 1, NULL, 0};
+    tt_admin_t *admin;
+    char errstr[512];
+    bool created;
+
+    if (tt_admin_new(&admin, kc, errstr, sizeof(errstr)))
+        fail_msg("admin client: %s", errstr);
+    if (tt_admin_create_topic(admin, &spec, 0, ITEST_ADMIN_MS, &created,
+                              errstr, sizeof(errstr))) {
+        tt_admin_destroy(admin);
+        fail_msg("creating topic %s: %s", topic, errstr);
+    }
+    tt_admin_destroy(admin);
+    assert_true(created);
+}
+
+void tt_itest_delete_topic(const struct tt_conf_kafka *kc, const char *topic)
+{
+    tt_admin_t *admin;
+    char errstr[512];
+
+    if (tt_admin_new(&admin, kc, errstr, sizeof(errstr)))
+        return;
+    tt_admin_delete_topic(admin, topic, ITEST_ADMIN_MS, errstr,
+                          sizeof(errstr));
+    tt_admin_destroy(admin);
+}
+
+double tt_itest_produce(const struct tt_conf_kafka *kc, const char *topic,
+                        const struct tt_event *evs, size_t n)
+{
+    struct tt_eventprod_opts opts = {topic, 0};
+    struct tt_eventprod_stats st;
+    tt_eventprod_t *p;
+    char errstr[512];
+    uint64_t t0 = tt_time_mono_ns();
+    double secs;
+
+    if (tt_eventprod_new(&p, kc, &opts, errstr, sizeof(errstr)))
+        fail_msg("event producer: %s", errstr);
+    for (size_t i = 0; i < n; i++) {
+        if (tt_eventprod_send(p, &evs[i], errstr, sizeof(errstr))) {
+            tt_eventprod_destroy(p);
+            fail_msg("producing event %zu: %s", i, errstr);
+        }
+    }
+    if (tt_eventprod_flush(p, ITEST_ADMIN_MS, errstr, sizeof(errstr))) {
+        tt_eventprod_destroy(p);
+        fail_msg("flushing: %s", errstr);
+    }
+    secs = tt_time_secs(t0, tt_time_mono_ns());
+    tt_eventprod_stats(p, &st);
+    tt_eventprod_destroy(p);
+    assert_int_equal(st.sent, n);
+    assert_int_equal(st.delivered, n);
+    assert_int_equal(st.failed, 0);
+    return secs;
+}
+
+size_t tt_itest_consume(const struct tt_conf_kafka *kc, const char *topic,
+                        const char *group, size_t want, int idle_ms,
+                        void (*fn)(void *arg, const rd_kafka_message_t *msg),
+                        void *arg)
+{
+    const char *topics[1] = {topic};
+    struct tt_kcons_opts opts;
+    rd_kafka_message_t *batch[256];
+    tt_kcons_t *c;
+    char errstr[512];
+    size_t seen = 0, n;
+    uint64_t last = tt_time_mono_ns();
+
+    memset(&opts, 0, sizeof(opts));
+    opts.group_id = group;
+    opts.topics = topics;
+    opts.n_topics = 1;
+    opts.from_beginning = true;
+    if (tt_kcons_new(&c, kc, &opts, errstr, sizeof(errstr)))
+        fail_msg("consumer: %s", errstr);
+    while (seen < want &&
+           tt_time_secs(last, tt_time_mono_ns()) * 1000.0 < idle_ms) {
+        if (tt_kcons_poll_batch(c, batch, 256, 200, &n, errstr,
+                                sizeof(errstr))) {
+            tt_kcons_destroy(c);
+            fail_msg("consuming %s: %s", topic, errstr);
+        }
+        for (size_t i = 0; i < n; i++)
+            fn(arg, batch[i]);
+        if (n) {
+            last = tt_time_mono_ns();
+            seen += n;
+            assert_int_equal(tt_kcons_store_batch(c, batch, n, errstr,
+                                                  sizeof(errstr)),
+                             TT_ERR_OK);
+        }
+        tt_kcons_batch_free(batch, n);
+    }
+    if (tt_kcons_close(c, errstr, sizeof(errstr))) {
+        tt_kcons_destroy(c);
+        fail_msg("closing the consumer: %s", errstr);
+    }
+    tt_kcons_destroy(c);
+    return seen;
+}
+
+int64_t tt_itest_topic_records(const struct tt_conf_kafka *kc,
+                               const char *topic)
+{
+    struct tt_partition_info parts[64];
+    tt_admin_t *admin;
+    char errstr[512];
+    int64_t sum = 0;
+    int n;
+
+    if (tt_admin_new(&admin, kc, errstr, sizeof(errstr)))
+        fail_msg("admin client: %s", errstr);
+    if (tt_admin_describe(admin, topic, parts, 64, &n, ITEST_ADMIN_MS,
+                          errstr, sizeof(errstr))) {
+        tt_admin_destroy(admin);
+        fail_msg("describing %s: %s", topic, errstr);
+    }
+    tt_admin_destroy(admin);
+    assert_true(n <= 64);
+    for (int i = 0; i < n; i++)
+        sum += parts[i].high - parts[i].low;
+    return sum;
+}

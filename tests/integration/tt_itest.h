@@ -1,0 +1,73 @@
+/*
+ * tt_itest: what every integration test (tests/integration/test_*.c, run
+ * against a real broker) shares.  Linked into each of them by
+ * tests/CMakeLists.txt.
+ *
+ * The broker comes from the environment: TT_TEST_BROKERS=host:port
+ * (scripts/test starts one on 127.0.0.1:19192 and sets it; by hand:
+ * `scripts/kafka start` and TT_TEST_BROKERS=127.0.0.1:19092).  Unset or
+ * unreachable is a FAILED test with a message saying so, never a skip: an
+ * integration suite that silently tests nothing is worse than none.
+ *
+ * Topic names are unique per call (prefix, pid, monotonic time), so that
+ * runs and tests never see each other's records on a reused broker.
+ *
+ * The helpers fail the current cmocka test on error, so call them from the
+ * test's own thread only (cmocka's failure jumps out of the test).
+ */
+#ifndef TT_ITEST_H
+#define TT_ITEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "common/tt_event.h"
+#include "conf/tt_conf.h"
+
+/* Longest name tt_itest_topic_name() writes, NUL included. */
+#define TT_ITEST_NAME_MAX 128
+
+/* The broker list of TT_TEST_BROKERS, after checking that the broker
+ * answers; fails the test otherwise. */
+const char *tt_itest_brokers(void);
+
+/* Defaults (tt_conf_init) with kafka.brokers from tt_itest_brokers() and
+ * test-friendly group timing (fast heartbeats, so rebalances take
+ * hundreds of ms instead of seconds).  Release with tt_conf_release(). */
+void tt_itest_conf(struct tt_conf *conf);
+
+/* Writes "<prefix>-<pid>-<ns>" into buf (TT_ITEST_NAME_MAX bytes). */
+void tt_itest_name(char *buf, size_t size, const char *prefix);
+
+/* Creates `topic` with `partitions` partitions (replication 1) and waits
+ * for its leaders; fails the test on error. */
+void tt_itest_create_topic(const struct tt_conf_kafka *kc, const char *topic,
+                           int partitions);
+
+/* Deletes `topic`, best effort (a test that failed leaves its topic). */
+void tt_itest_delete_topic(const struct tt_conf_kafka *kc, const char *topic);
+
+/* Produces evs[0..n) in order with tt_eventprod, flushes and asserts that
+ * every one was delivered.  Returns the seconds it took. */
+double tt_itest_produce(const struct tt_conf_kafka *kc, const char *topic,
+                        const struct tt_event *evs, size_t n);
+
+/*
+ * Consumes `topic` in consumer group `group` from the beginning with one
+ * tt_kcons, calling fn(arg, msg) for each message, until `want` messages
+ * were seen or none arrived for idle_ms.  Stores offsets after each batch.
+ * Returns the number of messages seen.
+ */
+size_t tt_itest_consume(const struct tt_conf_kafka *kc, const char *topic,
+                        const char *group, size_t want, int idle_ms,
+                        void (*fn)(void *arg, const rd_kafka_message_t *msg),
+                        void *arg);
+
+/* Sum over the partitions of `topic` of the high watermarks: the records
+ * the topic holds when it started empty. */
+int64_t tt_itest_topic_records(const struct tt_conf_kafka *kc,
+                               const char *topic);
+
+#endif
