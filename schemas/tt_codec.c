@@ -119,8 +119,8 @@ static tt_err_t time_check(const char *what, int64_t t, char *errstr,
     return TT_ERR_OK;
 }
 
-static tt_err_t event_check(const struct tt_event *ev, char *errstr,
-                            size_t errstr_size)
+tt_err_t tt_codec_event_check(const struct tt_event *ev, char *errstr,
+                              size_t errstr_size)
 {
     if (ev->user_id < 0)
         return tt_errf(TT_ERR_RANGE, errstr, errstr_size,
@@ -273,7 +273,7 @@ static tt_err_t walk_event(struct walk *w, struct tt_event *ev)
     }
     if (walk_done(w))
         return w->err;
-    return event_check(ev, w->errstr, w->errstr_size);
+    return tt_codec_event_check(ev, w->errstr, w->errstr_size);
 }
 
 static tt_err_t walk_embedding(struct walk *w, struct tt_embedding_rec *r,
@@ -407,7 +407,7 @@ tt_err_t tt_codec_encode_event(tt_codec_t *codec, const struct tt_event *ev,
     err = room("Interaction", TT_CODEC_EVENT_MAX, cap, errstr, errstr_size);
     if (err)
         return err;
-    err = event_check(ev, errstr, errstr_size);
+    err = tt_codec_event_check(ev, errstr, errstr_size);
     if (err)
         return err;
     tt_soe_put_header(buf, TT_SCHEMA_FP_INTERACTION);
@@ -450,7 +450,7 @@ tt_err_t tt_codec_decode_event(tt_codec_t *codec, const uint8_t *buf,
                                      errstr_size);
     if (err)
         return err;
-    return event_check(out, errstr, errstr_size);
+    return tt_codec_event_check(out, errstr, errstr_size);
 }
 
 /* ---- embeddings ---- */

@@ -13,6 +13,11 @@
 
 struct tt_codec_avro;
 
+/* TT_ERR_RANGE with the reason ("negative user_id 5") unless
+ * tt_event_valid(ev); shared with tt_container. */
+tt_err_t tt_codec_event_check(const struct tt_event *ev, char *errstr,
+                              size_t errstr_size);
+
 struct tt_codec_s {
     struct tt_codec_avro *ref; /* NULL: the hand-written wire codec */
 };
