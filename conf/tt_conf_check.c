@@ -72,6 +72,21 @@ static tt_err_t check_topics(const struct tt_conf_kafka *k, char *errstr,
     return TT_ERR_OK;
 }
 
+/* The property name without a role prefix ("consumer.group.id" applies
+ * group.id to consumers only; see producers/tt_kconf.h). */
+static const char *unprefixed(const char *key)
+{
+    static const char *const roles[] = {"producer.", "consumer.", "admin."};
+
+    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+        size_t n = strlen(roles[i]);
+
+        if (!strncmp(key, roles[i], n))
+            return key + n;
+    }
+    return key;
+}
+
 static tt_err_t check_props(const struct tt_conf_kafka *k, char *errstr,
                             size_t errstr_size)
 {
@@ -83,7 +98,7 @@ static tt_err_t check_props(const struct tt_conf_kafka *k, char *errstr,
                            TT_CONF_PROPS " element %zu is incomplete", i + 1);
         for (size_t j = 0; j < sizeof(owned_props) / sizeof(owned_props[0]);
              j++) {
-            if (!strcmp(key, owned_props[j].property))
+            if (!strcmp(unprefixed(key), owned_props[j].property))
                 return tt_errf(TT_ERR_CONF, errstr, errstr_size,
                                TT_CONF_PROPS ".%s: set %s instead", key,
                                owned_props[j].setting);

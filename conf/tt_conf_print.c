@@ -21,11 +21,6 @@ static bool has(const char *key, const char *word)
     return strcasestr(key, word) != NULL;
 }
 
-static bool has_prefix(const char *key, const char *prefix)
-{
-    return strncasecmp(key, prefix, strlen(prefix)) == 0;
-}
-
 /* True when a component of `key` (split at '.', '_', '-') is "key" or ends
  * in it ("apikey", "private_key"), as in ssl.key.pem. */
 static bool has_key_component(const char *key)
@@ -56,8 +51,9 @@ bool tt_conf_is_secret(const char *key)
             return true;
     }
     /* sasl.oauthbearer.config and .extensions can embed client secrets;
-     * redacting the harmless ones (method, scope) as well costs nothing. */
-    if (has_prefix(key, "sasl.oauthbearer."))
+     * redacting the harmless ones (method, scope) as well costs nothing.
+     * Anywhere in the name, for role prefixes ("consumer.sasl..."). */
+    if (has(key, "sasl.oauthbearer."))
         return true;
     /* ssl.key.pem is a private key; ssl.key.location is only a path, but the
      * rule stays simple rather than guess which key settings are harmless. */

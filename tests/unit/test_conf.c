@@ -436,6 +436,9 @@ static void test_cross_field_rules(void **state)
     expect_invalid((const char *[]){"kafka.properties.bootstrap.servers=h:1",
                                     NULL},
                    "set kafka.brokers instead");
+    expect_invalid((const char *[]){"kafka.properties.consumer.group.id=g",
+                                    NULL},
+                   "set kafka.group_id instead");
 
     /* The same settings are fine once the rule holds. */
     assert_int_equal(tt_conf_init(&c), TT_ERR_OK);
@@ -597,12 +600,16 @@ static void test_secrets(void **state)
         "sasl.oauthbearer.token.endpoint.url",
         "schema.registry.api_key",
         "apikey",
+        "consumer.sasl.oauthbearer.config",
+        "producer.sasl.password",
+        "admin.ssl.key.pem",
     };
     static const char *const plain[] = {
         "security.protocol",  "sasl.mechanism",        "sasl.username",
         "ssl.ca.location",    "ssl.certificate.location", "acks",
         "linger.ms",          "ssl.keystore.location", "sasl.kerberos.keytab",
         "partitioner",        "kafka.brokers",         "enable.idempotence",
+        "consumer.session.timeout.ms",
     };
     struct tt_conf c;
     char errstr[512];
