@@ -175,10 +175,10 @@ static tt_err_t set_pinned(rd_kafka_conf_t *conf,
                        "no consumer group id (kafka.group_id)");
     err = tt_kconf_set(conf, "group.id", group, errstr, errstr_size);
     for (size_t i = 0; i < n && !err; i++)
-        err = tt_kconf_require(conf, kc, TT_KCONF_CONSUMER, pinned[i][0],
-                               pinned[i][1],
-                               "the consumer wrapper (tt_kcons)", errstr,
-                               errstr_size);
+        err = tt_kconf_require_role(conf, kc, TT_KCONF_CONSUMER,
+                                    pinned[i][0], pinned[i][1],
+                                    "the consumer wrapper (tt_kcons)",
+                                    errstr, errstr_size);
     return err;
 }
 
@@ -204,7 +204,8 @@ tt_err_t tt_kcons_new(tt_kcons_t **out, const struct tt_conf_kafka *kc,
     c->opts = *opts;
     c->opts.group_id = NULL;
     c->opts.topics = NULL;
-    err = tt_kconf_new(&conf, kc, TT_KCONF_CONSUMER, errstr, errstr_size);
+    err = tt_kconf_new_role(&conf, kc, TT_KCONF_CONSUMER, errstr,
+                            errstr_size);
     if (err)
         goto out_free;
     err = set_pinned(conf, kc, opts, errstr, errstr_size);

@@ -58,7 +58,8 @@ tt_err_t tt_admin_new(tt_admin_t **out, const struct tt_conf_kafka *kc,
     admin = calloc(1, sizeof(*admin));
     if (!admin)
         return tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "admin: no memory");
-    err = tt_kconf_new(&conf, kc, TT_KCONF_ADMIN, errstr, errstr_size);
+    err = tt_kconf_new_role(&conf, kc, TT_KCONF_ADMIN, errstr,
+                            errstr_size);
     if (err)
         goto out_free;
     /* The admin client is a producer handle that never produces. */

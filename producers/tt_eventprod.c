@@ -52,10 +52,10 @@ static tt_err_t set_pinned(rd_kafka_conf_t *conf,
     tt_err_t err = TT_ERR_OK;
 
     for (size_t i = 0; i < sizeof(pinned) / sizeof(pinned[0]) && !err; i++)
-        err = tt_kconf_require(conf, kc, TT_KCONF_PRODUCER, pinned[i][0],
-                               pinned[i][1],
-                               "the event producer (tt_eventprod)", errstr,
-                               errstr_size);
+        err = tt_kconf_require_role(conf, kc, TT_KCONF_PRODUCER,
+                                    pinned[i][0], pinned[i][1],
+                                    "the event producer (tt_eventprod)",
+                                    errstr, errstr_size);
     return err;
 }
 
@@ -82,7 +82,8 @@ tt_err_t tt_eventprod_new(tt_eventprod_t **out, const struct tt_conf_kafka *kc,
     err = tt_codec_new(&p->codec, errstr, errstr_size);
     if (err)
         goto out_free;
-    err = tt_kconf_new(&conf, kc, TT_KCONF_PRODUCER, errstr, errstr_size);
+    err = tt_kconf_new_role(&conf, kc, TT_KCONF_PRODUCER, errstr,
+                            errstr_size);
     if (err)
         goto out_codec;
     err = set_pinned(conf, kc, errstr, errstr_size);

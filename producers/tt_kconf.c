@@ -40,8 +40,10 @@ tt_err_t tt_kconf_set(rd_kafka_conf_t *conf, const char *key,
                    rderr);
 }
 
-static const char *const role_prefixes[] = {"producer.", "consumer.",
+/* Indexed by enum tt_kconf_role. */
+static const char *const role_prefixes[] = {"", "producer.", "consumer.",
                                             "admin."};
+#define N_ROLES 4
 
 const char *tt_kconf_role_prefix(enum tt_kconf_role role)
 {
@@ -51,7 +53,7 @@ const char *tt_kconf_role_prefix(enum tt_kconf_role role)
 /* The role a property name is prefixed for, or -1 when unprefixed. */
 static int prefixed_role(const char *key)
 {
-    for (int r = 0; r < 3; r++) {
+    for (int r = 1; r < N_ROLES; r++) {
         if (!strncmp(key, role_prefixes[r], strlen(role_prefixes[r])))
             return r;
     }
@@ -72,15 +74,22 @@ const char *tt_kconf_prop(const struct tt_conf_kafka *kc,
             continue;
         if (!strcmp(k, key))
             plain = kc->props[i].value;
-        else if (!strncmp(k, prefix, plen) && !strcmp(k + plen, key))
+        else if (plen && !strncmp(k, prefix, plen) && !strcmp(k + plen, key))
             mine = kc->props[i].value;
     }
     return mine ? mine : plain;
 }
 
 tt_err_t tt_kconf_new(rd_kafka_conf_t **out, const struct tt_conf_kafka *kc,
-                      enum tt_kconf_role role, char *errstr,
-                      size_t errstr_size)
+                      char *errstr, size_t errstr_size)
+{
+    return tt_kconf_new_role(out, kc, TT_KCONF_ANY, errstr, errstr_size);
+}
+
+tt_err_t tt_kconf_new_role(rd_kafka_conf_t **out,
+                           const struct tt_conf_kafka *kc,
+                           enum tt_kconf_role role, char *errstr,
+                           size_t errstr_size)
 {
     rd_kafka_conf_t *conf;
     tt_err_t err;
@@ -109,7 +118,7 @@ tt_err_t tt_kconf_new(rd_kafka_conf_t **out, const struct tt_conf_kafka *kc,
             const char *key = kc->props[i].key;
             int r = key ? prefixed_role(key) : -1;
 
-            if (pass == 0 ? r >= 0 : r != (int)role)
+            if (pass == 0 ? r >= 0 : r < 0 || r != (int)role)
                 continue;
             if (r >= 0)
                 key += strlen(role_prefixes[r]);
@@ -138,10 +147,19 @@ static void conf_get(const rd_kafka_conf_t *conf, const char *key, char *buf,
 }
 
 tt_err_t tt_kconf_require(rd_kafka_conf_t *conf,
-                          const struct tt_conf_kafka *kc,
-                          enum tt_kconf_role role, const char *key,
+                          const struct tt_conf_kafka *kc, const char *key,
                           const char *value, const char *why, char *errstr,
                           size_t errstr_size)
+{
+    return tt_kconf_require_role(conf, kc, TT_KCONF_ANY, key, value, why,
+                                 errstr, errstr_size);
+}
+
+tt_err_t tt_kconf_require_role(rd_kafka_conf_t *conf,
+                               const struct tt_conf_kafka *kc,
+                               enum tt_kconf_role role, const char *key,
+                               const char *value, const char *why,
+                               char *errstr, size_t errstr_size)
 {
     char user[KCONF_VALUE_MAX], want[KCONF_VALUE_MAX];
     const char *given = tt_kconf_prop(kc, role, key);

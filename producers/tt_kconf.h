@@ -38,6 +38,7 @@
 #include "conf/tt_conf.h"
 
 enum tt_kconf_role {
+    TT_KCONF_ANY, /* unprefixed properties only */
     TT_KCONF_PRODUCER,
     TT_KCONF_CONSUMER,
     TT_KCONF_ADMIN,
@@ -51,9 +52,15 @@ enum tt_kconf_role {
  * (rd_kafka_conf_destroy(), or rd_kafka_new() takes it).  TT_ERR_CONF names
  * the property that failed.
  */
+tt_err_t tt_kconf_new_role(rd_kafka_conf_t **out,
+                           const struct tt_conf_kafka *kc,
+                           enum tt_kconf_role role, char *errstr,
+                           size_t errstr_size);
+
+/* tt_kconf_new_role() for TT_KCONF_ANY: role-prefixed properties are left
+ * out.  Prefer the role form for a client of one role. */
 tt_err_t tt_kconf_new(rd_kafka_conf_t **out, const struct tt_conf_kafka *kc,
-                      enum tt_kconf_role role, char *errstr,
-                      size_t errstr_size);
+                      char *errstr, size_t errstr_size);
 
 /*
  * Sets one property.  Unknown names and invalid values fail with
@@ -70,9 +77,15 @@ tt_err_t tt_kconf_set(rd_kafka_conf_t *conf, const char *key,
  * reads differently from `value`, fails with TT_ERR_CONF naming both;
  * otherwise sets it.  Equivalent spellings ("all" and "-1" for acks) agree.
  */
+tt_err_t tt_kconf_require_role(rd_kafka_conf_t *conf,
+                               const struct tt_conf_kafka *kc,
+                               enum tt_kconf_role role, const char *key,
+                               const char *value, const char *why,
+                               char *errstr, size_t errstr_size);
+
+/* tt_kconf_require_role() for TT_KCONF_ANY. */
 tt_err_t tt_kconf_require(rd_kafka_conf_t *conf,
-                          const struct tt_conf_kafka *kc,
-                          enum tt_kconf_role role, const char *key,
+                          const struct tt_conf_kafka *kc, const char *key,
                           const char *value, const char *why, char *errstr,
                           size_t errstr_size);
 
@@ -92,7 +105,7 @@ tt_err_t tt_kconf_default(rd_kafka_conf_t *conf,
 const char *tt_kconf_prop(const struct tt_conf_kafka *kc,
                           enum tt_kconf_role role, const char *key);
 
-/* The prefix of `role`'s properties ("consumer." ...). */
+/* The prefix of `role`'s properties ("consumer." ...; "" for ANY). */
 const char *tt_kconf_role_prefix(enum tt_kconf_role role);
 
 #endif

@@ -52,7 +52,7 @@ static void test_brokers_and_client_id(void **state)
 
     (void)state;
     conf_with(&conf, sets, 2);
-    assert_int_equal(tt_kconf_new(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
                      TT_ERR_OK);
     get(rk, "bootstrap.servers", buf, sizeof(buf));
     assert_string_equal(buf, "10.0.0.1:9092,10.0.0.2:9092");
@@ -81,7 +81,7 @@ static void test_properties_pass_through(void **state)
 
     (void)state;
     conf_with(&conf, sets, (int)(sizeof(sets) / sizeof(sets[0])));
-    assert_int_equal(tt_kconf_new(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
                      TT_ERR_OK);
     get(rk, "socket.timeout.ms", buf, sizeof(buf));
     assert_string_equal(buf, "12345");
@@ -116,7 +116,7 @@ static void test_unknown_property_named(void **state)
     (void)state;
     conf_with(&conf, sets, 2);
     errstr[0] = '\0';
-    assert_int_equal(tt_kconf_new(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
                      TT_ERR_CONF);
     assert_null(rk);
     assert_non_null(strstr(errstr, "\"no.such.thing\""));
@@ -191,7 +191,7 @@ static void test_secret_not_in_later_error(void **state)
     (void)state;
     conf_with(&conf, sets, 3);
     memset(errstr, 0, sizeof(errstr));
-    assert_int_equal(tt_kconf_new(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
                      TT_ERR_CONF);
     assert_non_null(strstr(errstr, "message.max.bytes"));
     assert_null(strstr(errstr, SECRET));
@@ -214,9 +214,9 @@ static void test_require(void **state)
 
     (void)state;
     conf_with(&conf, conflicting, 2);
-    assert_int_equal(tt_kconf_new(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
                      TT_ERR_OK);
-    assert_int_equal(tt_kconf_require(rk, &conf.kafka, TT_KCONF_PRODUCER,
+    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
                                       "acks", "all",
                                       "the test producer", errstr,
                                       sizeof(errstr)),
@@ -224,12 +224,12 @@ static void test_require(void **state)
     assert_non_null(strstr(errstr, "acks=1"));
     assert_non_null(strstr(errstr, "acks=all"));
     assert_non_null(strstr(errstr, "the test producer"));
-    assert_int_equal(tt_kconf_require(rk, &conf.kafka, TT_KCONF_PRODUCER,
+    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
                                       "enable.idempotence",
                                       "true", "x", errstr, sizeof(errstr)),
                      TT_ERR_CONF);
     /* not mentioned by the properties: simply set */
-    assert_int_equal(tt_kconf_require(rk, &conf.kafka, TT_KCONF_PRODUCER,
+    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
                                       "partitioner",
                                       "murmur2_random", "x", errstr,
                                       sizeof(errstr)),
@@ -241,13 +241,13 @@ static void test_require(void **state)
 
     /* "-1" and "all" are one acks setting to librdkafka */
     conf_with(&conf, agreeing, 2);
-    assert_int_equal(tt_kconf_new(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
                      TT_ERR_OK);
-    assert_int_equal(tt_kconf_require(rk, &conf.kafka, TT_KCONF_PRODUCER,
+    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
                                       "acks", "all", "x",
                                       errstr, sizeof(errstr)),
                      TT_ERR_OK);
-    assert_int_equal(tt_kconf_require(rk, &conf.kafka, TT_KCONF_PRODUCER,
+    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
                                       "enable.idempotence",
                                       "true", "x", errstr, sizeof(errstr)),
                      TT_ERR_OK);
@@ -264,7 +264,7 @@ static void test_default(void **state)
 
     (void)state;
     conf_with(&conf, sets, 1);
-    assert_int_equal(tt_kconf_new(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
                      TT_ERR_OK);
     assert_int_equal(tt_kconf_default(rk, &conf.kafka, TT_KCONF_PRODUCER,
                                       "linger.ms", "5",
@@ -301,7 +301,7 @@ static void test_role_prefixes(void **state)
     conf_with(&conf, sets, (int)(sizeof(sets) / sizeof(sets[0])));
     assert_string_equal(tt_kconf_role_prefix(TT_KCONF_CONSUMER), "consumer.");
 
-    assert_int_equal(tt_kconf_new(&rk, &conf.kafka, TT_KCONF_CONSUMER, errstr,
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_CONSUMER, errstr,
                                   sizeof(errstr)),
                      TT_ERR_OK);
     get(rk, "session.timeout.ms", buf, sizeof(buf));
@@ -311,13 +311,13 @@ static void test_role_prefixes(void **state)
     get(rk, "linger.ms", buf, sizeof(buf));
     assert_string_equal(buf, "20");
     /* producer.acks=1 is no business of a consumer */
-    assert_int_equal(tt_kconf_require(rk, &conf.kafka, TT_KCONF_CONSUMER,
+    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_CONSUMER,
                                       "acks", "all", "x", errstr,
                                       sizeof(errstr)),
                      TT_ERR_OK);
     rd_kafka_conf_destroy(rk);
 
-    assert_int_equal(tt_kconf_new(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr,
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr,
                                   sizeof(errstr)),
                      TT_ERR_OK);
     get(rk, "socket.timeout.ms", buf, sizeof(buf));
@@ -334,13 +334,13 @@ static void test_role_prefixes(void **state)
     assert_string_not_equal(buf, "7000");
     assert_string_equal(tt_kconf_prop(&conf.kafka, TT_KCONF_PRODUCER, "acks"),
                         "1");
-    assert_int_equal(tt_kconf_require(rk, &conf.kafka, TT_KCONF_PRODUCER,
+    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
                                       "acks", "all", "x", errstr,
                                       sizeof(errstr)),
                      TT_ERR_CONF);
     rd_kafka_conf_destroy(rk);
 
-    assert_int_equal(tt_kconf_new(&rk, &conf.kafka, TT_KCONF_ADMIN, errstr,
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_ADMIN, errstr,
                                   sizeof(errstr)),
                      TT_ERR_OK);
     get(rk, "socket.timeout.ms", buf, sizeof(buf));
@@ -359,7 +359,7 @@ static void test_empty_brokers(void **state)
     (void)state;
     memset(&kc, 0, sizeof(kc));
     kc.brokers = empty;
-    assert_int_equal(tt_kconf_new(&rk, &kc, TT_KCONF_ADMIN, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new(&rk, &kc, errstr, sizeof(errstr)),
                      TT_ERR_CONF);
     assert_non_null(strstr(errstr, "kafka.brokers"));
 }
