@@ -43,16 +43,19 @@ uint64_t tt_rng_next(struct tt_rng *rng)
     return result;
 }
 
+/* A 64x64->128-bit product is the cheapest unbiased bounded draw. */
+__extension__ typedef unsigned __int128 u128;
+
 uint64_t tt_rng_below(struct tt_rng *rng, uint64_t n)
 {
-    unsigned __int128 m = (unsigned __int128)tt_rng_next(rng) * n;
+    u128 m = (u128)tt_rng_next(rng) * n;
     uint64_t low = (uint64_t)m;
 
     if (low < n) {
         uint64_t threshold = -n % n;
 
         while (low < threshold) {
-            m = (unsigned __int128)tt_rng_next(rng) * n;
+            m = (u128)tt_rng_next(rng) * n;
             low = (uint64_t)m;
         }
     }
