@@ -1,0 +1,207 @@
+/*
+ * The stage 2 loss and its gradient over a set of sequences of one cell
+ * (eq. 11, 12), by full backpropagation through time.
+ *
+ * The sequences are sorted longest first, so the sequences still running at
+ * step t are always the first nrow[t]: every step is one dense block of rows
+ * and the GRU, the 2TS-Plus projection and their gradients are sgemm calls
+ * over that block, with no padding.  Per step and row the forward pass keeps
+ * h_t, the gate values z, r, h~, r*h and dL/dq_t (computed at once, since
+ * the item vectors are frozen), 6 D floats; item vectors are gathered again
+ * in the backward pass instead of being stored.
+ */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/tt_gru.h"
+#include "model/tt_kern.h"
+#include "model/tt_model_int.h"
+#include "model/tt_softmax.h"
+#include "model/tt_train_int.h"
+
+void tt_bptt_release(struct tt_bptt *b)
+{
+    free(b->h);
+    free(b->z);
+    free(b->r);
+    free(b->hh);
+    free(b->rh);
+    free(b->dq);
+    free(b->xb);
+    free(b->lb);
+    free(b->dha);
+    free(b->dhb);
+    free(b->qb);
+    free(b->ws);
+    free(b->nrow);
+    free(b->offer);
+    free(b->g);
+    memset(b, 0, sizeof *b);
+}
+
+tt_err_t tt_bptt_init(struct tt_bptt *b, uint32_t dim, bool plus,
+                      uint32_t negatives, size_t cap_n, size_t cap_rows,
+                      size_t cap_steps)
+{
+    size_t rows = cap_rows * dim, nd = cap_n * dim;
+
+    memset(b, 0, sizeof *b);
+    b->dim = dim;
+    b->plus = plus;
+    b->negatives = negatives;
+    b->cap_n = cap_n;
+    b->cap_rows = cap_rows;
+    b->cap_steps = cap_steps;
+    b->h = malloc(rows * sizeof(float) + 1);
+    b->z = malloc(rows * sizeof(float) + 1);
+    b->r = malloc(rows * sizeof(float) + 1);
+    b->hh = malloc(rows * sizeof(float) + 1);
+    b->rh = malloc(rows * sizeof(float) + 1);
+    b->dq = malloc(rows * sizeof(float) + 1);
+    b->xb = malloc(nd * sizeof(float) + 1);
+    b->lb = malloc(nd * sizeof(float) + 1);
+    b->dha = malloc(nd * sizeof(float) + 1);
+    b->dhb = malloc(nd * sizeof(float) + 1);
+    b->qb = malloc(nd * sizeof(float) + 1);
+    b->ws = malloc(tt_gru_ws_floats(dim, cap_n) * sizeof(float) + 1);
+    b->nrow = malloc((cap_steps + 1) * sizeof *b->nrow);
+    b->offer = malloc(((size_t)negatives + 1) * sizeof *b->offer);
+    b->g = malloc(((size_t)negatives + 1) * sizeof *b->g);
+    if (!b->h || !b->z || !b->r || !b->hh || !b->rh || !b->dq || !b->xb ||
+        !b->lb || !b->dha || !b->dhb || !b->qb || !b->ws || !b->nrow ||
+        !b->offer || !b->g) {
+        tt_bptt_release(b);
+        return TT_ERR_NOMEM;
+    }
+    return TT_ERR_OK;
+}
+
+/* dst[k] = x_{seqs[k].items[t]} for k < n. */
+static void gather(float *dst, const float *items, uint32_t dim,
+                   const struct tt_s2_seq *seqs, uint32_t n, uint32_t t)
+{
+    for (uint32_t k = 0; k < n; k++)
+        memcpy(dst + (size_t)k * dim,
+               items + (size_t)seqs[k].items[t] * dim, dim * sizeof(float));
+}
+
+double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
+                   const float *items, const uint32_t *pool, uint32_t n_pool,
+                   struct tt_s2_seq *seqs, uint32_t n, float scale)
+{
+    const uint32_t dim = b->dim, p1 = b->negatives + 1, steps = seqs[0].len;
+    const int d = (int)dim;
+    float *psi, *wp, *gpsi, *gwp;
+    struct tt_gru cell[2], gcell[2];
+    const struct tt_gru *c, *gc;
+    size_t base = 0;
+    double loss = 0.0;
+    float *dnext = b->dha, *dcur = b->dhb;
+
+    tt_model_dense_views((float *)dense, dim, b->plus, &psi, &cell[0],
+                         &cell[1], &wp);
+    tt_model_dense_views(grad, dim, b->plus, &gpsi, &gcell[0], &gcell[1],
+                         &gwp);
+    c = &cell[seqs[0].cell];
+    gc = &gcell[seqs[0].cell];
+    for (uint32_t t = 0; t < steps; t++) {
+        uint32_t k = 0;
+
+        while (k < n && seqs[k].len > t)
+            k++;
+        b->nrow[t] = k;
+    }
+
+    /* forward */
+    for (uint32_t t = 0; t < steps; t++) {
+        const uint32_t nt = b->nrow[t];
+        float *ht = b->h + base * dim, *dqt = b->dq + base * dim;
+        const float *q = ht;
+
+        if (t == 0)
+            for (uint32_t k = 0; k < n; k++)
+                memcpy(ht + (size_t)k * dim, seqs[k].h0, dim * sizeof(float));
+        if (b->plus) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, d,
+                        d, 1.0f, ht, d, wp, d, 0.0f, b->qb, d);
+            if (t > 0) {
+                gather(b->lb, items, dim, seqs, nt, t - 1);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt,
+                            d, d, 1.0f, b->lb, d, wp + (size_t)dim * dim, d,
+                            1.0f, b->qb, d);
+            }
+            q = b->qb;
+        }
+        for (uint32_t k = 0; k < nt; k++) {
+            struct tt_s2_seq *s = &seqs[k];
+            const uint32_t pos = s->items[t];
+
+            b->offer[0] = pos;
+            for (uint32_t j = 1; j < p1; j++)
+                b->offer[j] = s->neg ? s->neg[(size_t)t * (p1 - 1) + j - 1]
+                                     : tt_train_negative(&s->rng, pool,
+                                                         n_pool, pos);
+            loss += tt_softmax_fwd(q + (size_t)k * dim, items, dim, dim,
+                                   b->offer, p1, b->g);
+            memset(dqt + (size_t)k * dim, 0, dim * sizeof(float));
+            tt_softmax_bwd_q(dqt + (size_t)k * dim, items, dim, dim, b->offer,
+                             p1, b->g, scale);
+        }
+        if (t + 1 < steps) {
+            const uint32_t n1 = b->nrow[t + 1];
+            const size_t o = base * dim;
+
+            gather(b->xb, items, dim, seqs, n1, t);
+            tt_gru_fwd_batch(c, n1, b->xb, ht, ht + (size_t)nt * dim,
+                             b->z + o, b->r + o, b->hh + o, b->rh + o, b->ws);
+        }
+        base += nt;
+    }
+
+    /* backward, dnext = dL/dh_{t+1} of the rows still running at t + 1 */
+    for (uint32_t t = steps; t-- > 0;) {
+        const uint32_t nt = b->nrow[t];
+        float *ht, *dqt;
+        size_t o;
+
+        base -= nt;
+        o = base * dim;
+        ht = b->h + o;
+        dqt = b->dq + o;
+        if (b->plus) {
+            memset(dcur, 0, (size_t)nt * dim * sizeof(float));
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nt, d, d,
+                        1.0f, dqt, d, wp, d, 1.0f, dcur, d);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, (int)nt,
+                        1.0f, ht, d, dqt, d, 1.0f, gwp, d);
+            if (t > 0) {
+                gather(b->lb, items, dim, seqs, nt, t - 1);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d,
+                            (int)nt, 1.0f, b->lb, d, dqt, d, 1.0f,
+                            gwp + (size_t)dim * dim, d);
+            }
+        } else {
+            memcpy(dcur, dqt, (size_t)nt * dim * sizeof(float));
+        }
+        if (t + 1 < steps) {
+            const uint32_t n1 = b->nrow[t + 1];
+
+            gather(b->xb, items, dim, seqs, n1, t);
+            tt_gru_bwd_batch(c, gc, n1, b->xb, ht, b->z + o, b->r + o,
+                             b->hh + o, b->rh + o, dnext, dcur, NULL, b->ws);
+        }
+        {
+            float *tmp = dnext;
+
+            dnext = dcur;
+            dcur = tmp;
+        }
+    }
+    /* dnext is dL/dh_0: psi's gradient for the inactive cell; phi_u of
+     * active users is frozen */
+    if (seqs[0].cell == 0)
+        for (uint32_t k = 0; k < n; k++)
+            tt_kern_axpy(gpsi, 1.0f, dnext + (size_t)k * dim, dim);
+    return loss;
+}
