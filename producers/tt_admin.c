@@ -131,6 +131,44 @@ static tt_err_t topic_metadata(tt_admin_t *admin, const char *topic,
     return TT_ERR_OK;
 }
 
+/* Errors of a partition that is still being set up or moving. */
+static bool transient(rd_kafka_resp_err_t err)
+{
+    switch (err) {
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_REPLICA_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_OFFSET_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_FENCED_LEADER_EPOCH:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_LEADER_EPOCH:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The watermarks of one partition, retrying transient errors (a partition
+ * just created is in the metadata before its leader serves it) until
+ * `deadline`. */
+static rd_kafka_resp_err_t watermarks(tt_admin_t *admin, const char *topic,
+                                      int32_t partition, int64_t *low,
+                                      int64_t *high, uint64_t deadline)
+{
+    rd_kafka_resp_err_t rerr;
+
+    for (;;) {
+        rerr = rd_kafka_query_watermark_offsets(admin->rk, topic, partition,
+                                                low, high,
+                                                remaining_ms(deadline));
+        if (!rerr || !transient(rerr) || expired(deadline))
+            return rerr;
+        sleep_ms(ADMIN_RETRY_MS);
+    }
+}
+
 /* Partition count of `topic`, or TT_ERR_NOTFOUND; `*ready` (may be NULL)
  * tells whether every partition has a leader and no error. */
 static tt_err_t topic_state(tt_admin_t *admin, const char *topic,
@@ -370,6 +408,19 @@ out:
     return err;
 }
 
+/* True when every partition's leader answers an offsets request. */
+static bool leaders_answer(tt_admin_t *admin, const char *topic, int n,
+                           uint64_t deadline)
+{
+    int64_t low, high;
+
+    for (int32_t p = 0; p < n; p++) {
+        if (watermarks(admin, topic, p, &low, &high, deadline))
+            return false;
+    }
+    return true;
+}
+
 tt_err_t tt_admin_create_topic(tt_admin_t *admin,
                                const struct tt_topic_spec *spec,
                                unsigned flags, int timeout_ms, bool *created,
@@ -404,11 +455,13 @@ tt_err_t tt_admin_create_topic(tt_admin_t *admin,
             return err;
         if (!err && n > 0 && n != spec->partitions)
             return tt_errf(TT_ERR_CONF, errstr, errstr_size,
-                           "topic \"%s\" exists with %d partitions, but %d "
-                           "are configured (kafka.partitions): keys would "
-                           "map to other partitions; use another topic or "
-                           "set kafka.partitions=%d",
+                           "topic \"%s\" exists with %d partitions, not the "
+                           "%d requested: users would map to other "
+                           "partitions than expected; use another topic or "
+                           "ask for %d",
                            spec->name, n, spec->partitions, n);
+        if (!err && ready)
+            ready = leaders_answer(admin, spec->name, n, deadline);
         if (!err && ready)
             break;
         if (expired(deadline))
@@ -510,9 +563,8 @@ tt_err_t tt_admin_describe(tt_admin_t *admin, const char *topic,
         pi->leader = mp->leader;
         pi->replicas = mp->replica_cnt;
         pi->isr = mp->isr_cnt;
-        rerr = rd_kafka_query_watermark_offsets(admin->rk, topic, mp->id,
-                                                &pi->low, &pi->high,
-                                                remaining_ms(deadline));
+        rerr = watermarks(admin, topic, mp->id, &pi->low, &pi->high,
+                          deadline);
         if (rerr) {
             err = tt_errf(rerr == RD_KAFKA_RESP_ERR__TIMED_OUT
                               ? TT_ERR_TIMEOUT

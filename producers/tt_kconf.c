@@ -60,8 +60,13 @@ static int prefixed_role(const char *key)
     return -1;
 }
 
-const char *tt_kconf_prop(const struct tt_conf_kafka *kc,
-                          enum tt_kconf_role role, const char *key)
+const char *tt_kconf_prop(const struct tt_conf_kafka *kc, const char *key)
+{
+    return tt_kconf_prop_role(kc, TT_KCONF_ANY, key);
+}
+
+const char *tt_kconf_prop_role(const struct tt_conf_kafka *kc,
+                               enum tt_kconf_role role, const char *key)
 {
     const char *prefix = role_prefixes[role];
     size_t plen = strlen(prefix);
@@ -162,7 +167,7 @@ tt_err_t tt_kconf_require_role(rd_kafka_conf_t *conf,
                                char *errstr, size_t errstr_size)
 {
     char user[KCONF_VALUE_MAX], want[KCONF_VALUE_MAX];
-    const char *given = tt_kconf_prop(kc, role, key);
+    const char *given = tt_kconf_prop_role(kc, role, key);
     tt_err_t err;
 
     if (!given)
@@ -190,12 +195,21 @@ tt_err_t tt_kconf_require_role(rd_kafka_conf_t *conf,
 }
 
 tt_err_t tt_kconf_default(rd_kafka_conf_t *conf,
-                          const struct tt_conf_kafka *kc,
-                          enum tt_kconf_role role, const char *key,
+                          const struct tt_conf_kafka *kc, const char *key,
                           const char *value, char *errstr,
                           size_t errstr_size)
 {
-    if (tt_kconf_prop(kc, role, key))
+    return tt_kconf_default_role(conf, kc, TT_KCONF_ANY, key, value, errstr,
+                                 errstr_size);
+}
+
+tt_err_t tt_kconf_default_role(rd_kafka_conf_t *conf,
+                               const struct tt_conf_kafka *kc,
+                               enum tt_kconf_role role, const char *key,
+                               const char *value, char *errstr,
+                               size_t errstr_size)
+{
+    if (tt_kconf_prop_role(kc, role, key))
         return TT_ERR_OK;
     return tt_kconf_set(conf, key, value, errstr, errstr_size);
 }

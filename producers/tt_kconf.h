@@ -91,19 +91,28 @@ tt_err_t tt_kconf_require(rd_kafka_conf_t *conf,
 
 /*
  * Sets a default that kafka.properties may override: sets `key` only when
- * kc->props does not mention it.
+ * kc->props does not mention it for `role` (prefixed or not).
  */
+tt_err_t tt_kconf_default_role(rd_kafka_conf_t *conf,
+                               const struct tt_conf_kafka *kc,
+                               enum tt_kconf_role role, const char *key,
+                               const char *value, char *errstr,
+                               size_t errstr_size);
+
+/* tt_kconf_default_role() for TT_KCONF_ANY. */
 tt_err_t tt_kconf_default(rd_kafka_conf_t *conf,
-                          const struct tt_conf_kafka *kc,
-                          enum tt_kconf_role role, const char *key,
+                          const struct tt_conf_kafka *kc, const char *key,
                           const char *value, char *errstr,
                           size_t errstr_size);
 
 /* The value kc->props gives `key` for a client of `role` (the prefixed
  * property if any, else the unprefixed one; the last one when repeated),
  * or NULL. */
-const char *tt_kconf_prop(const struct tt_conf_kafka *kc,
-                          enum tt_kconf_role role, const char *key);
+const char *tt_kconf_prop_role(const struct tt_conf_kafka *kc,
+                               enum tt_kconf_role role, const char *key);
+
+/* tt_kconf_prop_role() for TT_KCONF_ANY: the unprefixed property only. */
+const char *tt_kconf_prop(const struct tt_conf_kafka *kc, const char *key);
 
 /* The prefix of `role`'s properties ("consumer." ...; "" for ANY). */
 const char *tt_kconf_role_prefix(enum tt_kconf_role role);

@@ -4,7 +4,8 @@
  * level, later entries winning), errors that name the unknown or invalid
  * property, values of secret properties never appearing in an errstr, and
  * tt_kconf_require() refusing contradictions while accepting equivalent
- * spellings, role prefixes ("consumer.") reaching only their role.  No broker: rd_kafka_conf_t only.
+ * spellings, role prefixes ("consumer.") reaching only their role.  No
+ * broker: rd_kafka_conf_t only.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +27,15 @@ static void get(const rd_kafka_conf_t *conf, const char *key, char *buf,
     size_t n = size;
 
     assert_int_equal(rd_kafka_conf_get(conf, key, buf, &n), RD_KAFKA_CONF_OK);
+}
+
+/* tt_kconf_require_role() for the test producer, errstr of 512 bytes. */
+static tt_err_t req(rd_kafka_conf_t *rk, const struct tt_conf *conf,
+                    enum tt_kconf_role role, const char *key,
+                    const char *value, char *errstr)
+{
+    return tt_kconf_require_role(rk, &conf->kafka, role, key, value,
+                                 "the test producer", errstr, 512);
 }
 
 /* A conf loaded the way the CLI loads one, plus --set style overrides. */
@@ -52,7 +62,8 @@ static void test_brokers_and_client_id(void **state)
 
     (void)state;
     conf_with(&conf, sets, 2);
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
+                                       errstr, sizeof(errstr)),
                      TT_ERR_OK);
     get(rk, "bootstrap.servers", buf, sizeof(buf));
     assert_string_equal(buf, "10.0.0.1:9092,10.0.0.2:9092");
@@ -81,7 +92,8 @@ static void test_properties_pass_through(void **state)
 
     (void)state;
     conf_with(&conf, sets, (int)(sizeof(sets) / sizeof(sets[0])));
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
+                                       errstr, sizeof(errstr)),
                      TT_ERR_OK);
     get(rk, "socket.timeout.ms", buf, sizeof(buf));
     assert_string_equal(buf, "12345");
@@ -96,9 +108,9 @@ static void test_properties_pass_through(void **state)
     /* a repeated property: the later one wins, as in the file */
     get(rk, "statistics.interval.ms", buf, sizeof(buf));
     assert_string_equal(buf, "2000");
-    assert_string_equal(tt_kconf_prop(&conf.kafka, TT_KCONF_PRODUCER, "sasl.username"),
+    assert_string_equal(tt_kconf_prop(&conf.kafka, "sasl.username"),
                         "alice");
-    assert_null(tt_kconf_prop(&conf.kafka, TT_KCONF_PRODUCER, "acks"));
+    assert_null(tt_kconf_prop(&conf.kafka, "acks"));
     rd_kafka_conf_destroy(rk);
     tt_conf_release(&conf);
 }
@@ -116,7 +128,8 @@ static void test_unknown_property_named(void **state)
     (void)state;
     conf_with(&conf, sets, 2);
     errstr[0] = '\0';
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
+                                       errstr, sizeof(errstr)),
                      TT_ERR_CONF);
     assert_null(rk);
     assert_non_null(strstr(errstr, "\"no.such.thing\""));
@@ -191,7 +204,8 @@ static void test_secret_not_in_later_error(void **state)
     (void)state;
     conf_with(&conf, sets, 3);
     memset(errstr, 0, sizeof(errstr));
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
+                                       errstr, sizeof(errstr)),
                      TT_ERR_CONF);
     assert_non_null(strstr(errstr, "message.max.bytes"));
     assert_null(strstr(errstr, SECRET));
@@ -214,25 +228,20 @@ static void test_require(void **state)
 
     (void)state;
     conf_with(&conf, conflicting, 2);
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
+                                       errstr, sizeof(errstr)),
                      TT_ERR_OK);
-    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                      "acks", "all",
-                                      "the test producer", errstr,
-                                      sizeof(errstr)),
+    assert_int_equal(req(rk, &conf, TT_KCONF_PRODUCER, "acks", "all", errstr),
                      TT_ERR_CONF);
     assert_non_null(strstr(errstr, "acks=1"));
     assert_non_null(strstr(errstr, "acks=all"));
     assert_non_null(strstr(errstr, "the test producer"));
-    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                      "enable.idempotence",
-                                      "true", "x", errstr, sizeof(errstr)),
+    assert_int_equal(req(rk, &conf, TT_KCONF_PRODUCER, "enable.idempotence",
+                         "true", errstr),
                      TT_ERR_CONF);
     /* not mentioned by the properties: simply set */
-    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                      "partitioner",
-                                      "murmur2_random", "x", errstr,
-                                      sizeof(errstr)),
+    assert_int_equal(req(rk, &conf, TT_KCONF_PRODUCER, "partitioner",
+                         "murmur2_random", errstr),
                      TT_ERR_OK);
     get(rk, "partitioner", buf, sizeof(buf));
     assert_string_equal(buf, "murmur2_random");
@@ -241,15 +250,13 @@ static void test_require(void **state)
 
     /* "-1" and "all" are one acks setting to librdkafka */
     conf_with(&conf, agreeing, 2);
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
+                                       errstr, sizeof(errstr)),
                      TT_ERR_OK);
-    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                      "acks", "all", "x",
-                                      errstr, sizeof(errstr)),
+    assert_int_equal(req(rk, &conf, TT_KCONF_PRODUCER, "acks", "all", errstr),
                      TT_ERR_OK);
-    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                      "enable.idempotence",
-                                      "true", "x", errstr, sizeof(errstr)),
+    assert_int_equal(req(rk, &conf, TT_KCONF_PRODUCER, "enable.idempotence",
+                         "true", errstr),
                      TT_ERR_OK);
     rd_kafka_conf_destroy(rk);
     tt_conf_release(&conf);
@@ -264,17 +271,18 @@ static void test_default(void **state)
 
     (void)state;
     conf_with(&conf, sets, 1);
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
+                                       errstr, sizeof(errstr)),
                      TT_ERR_OK);
-    assert_int_equal(tt_kconf_default(rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                      "linger.ms", "5",
-                                      errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_default_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
+                                           "linger.ms", "5", errstr,
+                                           sizeof(errstr)),
                      TT_ERR_OK);
     get(rk, "linger.ms", buf, sizeof(buf));
     assert_string_equal(buf, "50");
-    assert_int_equal(tt_kconf_default(rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                      "batch.num.messages",
-                                      "777", errstr, sizeof(errstr)),
+    assert_int_equal(tt_kconf_default_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
+                                           "batch.num.messages", "777",
+                                           errstr, sizeof(errstr)),
                      TT_ERR_OK);
     get(rk, "batch.num.messages", buf, sizeof(buf));
     assert_string_equal(buf, "777");
@@ -301,8 +309,8 @@ static void test_role_prefixes(void **state)
     conf_with(&conf, sets, (int)(sizeof(sets) / sizeof(sets[0])));
     assert_string_equal(tt_kconf_role_prefix(TT_KCONF_CONSUMER), "consumer.");
 
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_CONSUMER, errstr,
-                                  sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_CONSUMER,
+                                       errstr, sizeof(errstr)),
                      TT_ERR_OK);
     get(rk, "session.timeout.ms", buf, sizeof(buf));
     assert_string_equal(buf, "7000");
@@ -311,14 +319,12 @@ static void test_role_prefixes(void **state)
     get(rk, "linger.ms", buf, sizeof(buf));
     assert_string_equal(buf, "20");
     /* producer.acks=1 is no business of a consumer */
-    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_CONSUMER,
-                                      "acks", "all", "x", errstr,
-                                      sizeof(errstr)),
+    assert_int_equal(req(rk, &conf, TT_KCONF_CONSUMER, "acks", "all", errstr),
                      TT_ERR_OK);
     rd_kafka_conf_destroy(rk);
 
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER, errstr,
-                                  sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
+                                       errstr, sizeof(errstr)),
                      TT_ERR_OK);
     get(rk, "socket.timeout.ms", buf, sizeof(buf));
     assert_string_equal(buf, "22000");
@@ -332,16 +338,15 @@ static void test_role_prefixes(void **state)
     get(rk, "session.timeout.ms", buf, sizeof(buf));
     assert_string_equal(buf, def);
     assert_string_not_equal(buf, "7000");
-    assert_string_equal(tt_kconf_prop(&conf.kafka, TT_KCONF_PRODUCER, "acks"),
-                        "1");
-    assert_int_equal(tt_kconf_require_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                      "acks", "all", "x", errstr,
-                                      sizeof(errstr)),
+    assert_string_equal(
+        tt_kconf_prop_role(&conf.kafka, TT_KCONF_PRODUCER, "acks"), "1");
+    assert_null(tt_kconf_prop(&conf.kafka, "acks"));
+    assert_int_equal(req(rk, &conf, TT_KCONF_PRODUCER, "acks", "all", errstr),
                      TT_ERR_CONF);
     rd_kafka_conf_destroy(rk);
 
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_ADMIN, errstr,
-                                  sizeof(errstr)),
+    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_ADMIN,
+                                       errstr, sizeof(errstr)),
                      TT_ERR_OK);
     get(rk, "socket.timeout.ms", buf, sizeof(buf));
     assert_string_equal(buf, "33000");
