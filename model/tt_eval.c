@@ -351,11 +351,13 @@ tt_err_t tt_eval_new(tt_eval_t **out, const struct tt_dataset *ds,
             ev->pool_pos[i] = c++;
         }
     if (ev->n_pool < 2) {
+        uint32_t n_pool = ev->n_pool;
+
         tt_eval_destroy(ev);
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                        "the training part has %u distinct item(s): nothing "
                        "to rank against",
-                       ev->n_pool);
+                       n_pool);
     }
     err = tt_seqs_build(ds, 0, end, &ev->seqs);
     if (err)

@@ -1,0 +1,300 @@
+/*
+ * twotime backtest: trains 2TS and the baselines on the first part of a log
+ * and scores them on the rest with the paper's protocol (model/tt_eval.h,
+ * model/tt_eval_bt.h); prints a table and optionally writes a JSON report.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/tt_cli.h"
+#include "common/tt_log.h"
+#include "model/tt_eval_bt.h"
+#include "model/tt_reader.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: twotime backtest --input LOG [options]\n"
+            "\n"
+            "Splits LOG by time (eval.train_frac / eval.valid_frac: 70/10/20),\n"
+            "trains every selected model on the first part, and ranks each test\n"
+            "interaction's true item among eval.negatives (499) negatives drawn\n"
+            "from the items seen in training, the same for every model.  Users\n"
+            "are replayed in time order: each interaction is scored with the\n"
+            "user's state after all earlier ones, then the state is updated.\n"
+            "Reports MRR and Recall@10, overall, by group and by activity.\n"
+            "\n"
+            "options:\n"
+            "  -i, --input LOG        interaction log (- for stdin)\n"
+            "  -f, --format F         auto, csv, udata, dat, mlcsv [auto]\n"
+            "      --skip-bad         skip malformed lines instead of failing\n"
+            "  -m, --models LIST      comma-separated: 2ts, 2ts-plus, 2ts-all,\n"
+            "                         2ts-plus-all, gru, ccf, sumpool, pop, all\n"
+            "                         [2ts,2ts-plus,gru,ccf,sumpool,pop]\n"
+            "  -j, --json FILE        write the full report as JSON (- = stdout;\n"
+            "                         the table then goes to stderr)\n"
+            "  -c, --config FILE      configuration [conf/twotime.conf if present]\n"
+            "  -s, --set KEY=VALUE    override one setting (repeatable)\n"
+            "      --tstar N          t* (model.tstar)\n"
+            "      --k N              K (model.k)\n"
+            "      --max-test N       score a fixed sample of N test interactions\n"
+            "                         (eval.max_test; 0 = all)\n"
+            "      --valid-sample N   validation interactions scored for early\n"
+            "                         stopping and tuning [20000; 0 = all]\n"
+            "      --tstar-grid LIST  tune t* on VALIDATION data, e.g. 20,50,100;\n"
+            "                         the best is used for the test run\n"
+            "      --k-grid LIST      tune K too (pairs with K <= t*)\n"
+            "  -q, --quiet            no progress log\n"
+            "  -h, --help             show this help\n");
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!s || !*s || *s == '-')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end || v > SIZE_MAX)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+enum {
+    OPT_SKIP_BAD = 256,
+    OPT_TSTAR,
+    OPT_K,
+    OPT_MAX_TEST,
+    OPT_VALID_SAMPLE,
+    OPT_TSTAR_GRID,
+    OPT_K_GRID,
+};
+
+int tt_cmd_backtest(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"input", required_argument, NULL, 'i'},
+        {"format", required_argument, NULL, 'f'},
+        {"skip-bad", no_argument, NULL, OPT_SKIP_BAD},
+        {"models", required_argument, NULL, 'm'},
+        {"json", required_argument, NULL, 'j'},
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"tstar", required_argument, NULL, OPT_TSTAR},
+        {"k", required_argument, NULL, OPT_K},
+        {"max-test", required_argument, NULL, OPT_MAX_TEST},
+        {"valid-sample", required_argument, NULL, OPT_VALID_SAMPLE},
+        {"tstar-grid", required_argument, NULL, OPT_TSTAR_GRID},
+        {"k-grid", required_argument, NULL, OPT_K_GRID},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *input = NULL, *json = NULL, *conf_path = NULL;
+    const char *models = NULL, *tgrid = NULL, *kgrid = NULL;
+    enum tt_format fmt = TT_FORMAT_AUTO;
+    enum tt_log_level level = TT_LOG_INFO;
+    bool skip_bad = false, quiet = false;
+    size_t valid_sample = 20000;
+    /* --set and the three shortcuts: at most one setting per argument */
+    char **sets = calloc((size_t)argc + 1, sizeof(*sets));
+    char (*own)[64] = calloc((size_t)argc + 1, sizeof(*own));
+    int n_sets = 0, n_own = 0, c, rc = TT_EXIT_USAGE;
+    struct tt_conf conf;
+    struct tt_bt_opts o;
+    struct tt_bt_result *res = NULL;
+    struct tt_dataset ds;
+    tt_log_t *log = NULL;
+    uint64_t skipped = 0;
+    char err[512];
+    FILE *table = stdout;
+    bool conf_loaded = false;
+
+    if (!sets || !own) {
+        tt_cli_error("backtest", "out of memory");
+        free(sets);
+        free(own);
+        return TT_EXIT_FAIL;
+    }
+    memset(&ds, 0, sizeof ds);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "i:f:m:j:c:s:qh", longopts, NULL)) !=
+           -1) {
+        switch (c) {
+        case 'i':
+            input = optarg;
+            break;
+        case 'f':
+            if (tt_format_parse(optarg, &fmt) != TT_ERR_OK) {
+                tt_cli_error("backtest", "unknown format '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_SKIP_BAD:
+            skip_bad = true;
+            break;
+        case 'm':
+            models = optarg;
+            break;
+        case 'j':
+            json = optarg;
+            break;
+        case 'c':
+            conf_path = optarg;
+            break;
+        case 's':
+            sets[n_sets++] = optarg;
+            break;
+        case OPT_TSTAR:
+        case OPT_K:
+        case OPT_MAX_TEST:
+            snprintf(own[n_own], sizeof own[n_own], "%s=%s",
+                     c == OPT_TSTAR ? "model.tstar"
+                     : c == OPT_K   ? "model.k"
+                                    : "eval.max_test",
+                     optarg);
+            sets[n_sets++] = own[n_own++];
+            break;
+        case OPT_VALID_SAMPLE:
+            if (parse_size(optarg, &valid_sample) != 0) {
+                tt_cli_error("backtest", "bad --valid-sample '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_TSTAR_GRID:
+            tgrid = optarg;
+            break;
+        case OPT_K_GRID:
+            kgrid = optarg;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            usage(stdout);
+            rc = TT_EXIT_OK;
+            goto out;
+        default:
+            fprintf(stderr, "see 'twotime backtest --help'\n");
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        tt_cli_error("backtest", "unexpected argument '%s'", argv[optind]);
+        goto out;
+    }
+    if (!input) {
+        tt_cli_error("backtest", "--input LOG is required");
+        goto out;
+    }
+    if (kgrid && !tgrid) {
+        tt_cli_error("backtest", "--k-grid needs --tstar-grid");
+        goto out;
+    }
+    rc = tt_cli_load_conf(&conf, conf_path, sets, n_sets);
+    if (rc != TT_EXIT_OK)
+        goto out;
+    conf_loaded = true;
+    rc = TT_EXIT_USAGE;
+
+    memset(&o, 0, sizeof o);
+    tt_train_opts_from_conf(&o.train, &conf);
+    o.eval.negatives = (uint32_t)conf.eval.negatives;
+    o.eval.seed = conf.eval.seed;
+    o.eval.max_scored = (size_t)conf.eval.max_test;
+    o.eval.threads = conf.train.threads;
+    o.eval.tstar = o.train.tstar;
+    o.train_frac = conf.eval.train_frac;
+    o.valid_frac = conf.eval.valid_frac;
+    o.valid_sample = valid_sample;
+    o.models = TT_BT_DEFAULT_MODELS;
+    if (models &&
+        tt_bt_parse_models(models, &o.models, err, sizeof err) != TT_ERR_OK) {
+        tt_cli_error("backtest", "%s", err);
+        goto out;
+    }
+    if (tgrid && tt_bt_parse_grid(tgrid, 1, o.tstar_grid, TT_BT_GRID_MAX,
+                                  &o.n_tstar_grid, err, sizeof err)) {
+        tt_cli_error("backtest", "--tstar-grid: %s", err);
+        goto out;
+    }
+    if (kgrid && tt_bt_parse_grid(kgrid, 1, o.k_grid, TT_BT_GRID_MAX,
+                                  &o.n_k_grid, err, sizeof err)) {
+        tt_cli_error("backtest", "--k-grid: %s", err);
+        goto out;
+    }
+    if (conf.log_level && tt_log_level_parse(conf.log_level, &level) != 0)
+        level = TT_LOG_INFO;
+    if (!quiet) {
+        log = tt_log_new(stderr, level);
+        if (!log) {
+            tt_cli_error("backtest", "out of memory");
+            rc = TT_EXIT_FAIL;
+            goto out;
+        }
+    }
+    if (json && !strcmp(json, "-"))
+        table = stderr;
+
+    rc = TT_EXIT_FAIL;
+    if (tt_dataset_init(&ds) != TT_ERR_OK) {
+        tt_cli_error("backtest", "out of memory");
+        goto out;
+    }
+    if (tt_dataset_read(&ds, input, fmt, skip_bad, &skipped, err,
+                        sizeof err) != TT_ERR_OK) {
+        tt_cli_error("backtest", "%s", err);
+        goto out;
+    }
+    if (skipped)
+        tt_log_warn(log, "backtest", "%s: skipped %llu malformed line(s)",
+                    input, (unsigned long long)skipped);
+    res = calloc(1, sizeof(*res));
+    if (!res) {
+        tt_cli_error("backtest", "out of memory");
+        goto out;
+    }
+    if (tt_bt_run(&ds, &o, log, res, err, sizeof err) != TT_ERR_OK) {
+        tt_cli_error("backtest", "%s", err);
+        goto out;
+    }
+    tt_bt_print(res, &o, table);
+    if (json) {
+        FILE *f = strcmp(json, "-") ? fopen(json, "w") : stdout;
+        tt_err_t jerr;
+
+        if (!f) {
+            tt_cli_error("backtest", "cannot write %s: %s", json,
+                         strerror(errno));
+            goto out;
+        }
+        jerr = tt_bt_write_json(res, &o, input, f);
+        if (f != stdout && fclose(f) != 0 && !jerr)
+            jerr = TT_ERR_IO;
+        if (jerr) {
+            tt_cli_error("backtest", "writing %s: %s", json,
+                         tt_err_str(jerr));
+            goto out;
+        }
+    }
+    if (fflush(stdout) != 0) {
+        tt_cli_error("backtest", "cannot write the output");
+        goto out;
+    }
+    rc = TT_EXIT_OK;
+out:
+    free(res);
+    tt_dataset_release(&ds);
+    tt_log_destroy(log);
+    if (conf_loaded)
+        tt_conf_release(&conf);
+    free(sets);
+    free(own);
+    return rc;
+}
