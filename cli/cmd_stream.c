@@ -1,0 +1,194 @@
+/*
+ * twotime stream: keep user embeddings fresh from the interaction topic
+ * (consumers/tt_stream.h).  Runs until SIGINT or SIGTERM, then finishes the
+ * current batch, commits it and leaves the consumer group.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/tt_cli.h"
+#include "common/tt_log.h"
+#include "consumers/tt_stream.h"
+#include "model/tt_model.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: twotime stream [options]\n"
+            "\n"
+            "Consumes interaction events (kafka.input_topic) in the consumer\n"
+            "group kafka.group_id and publishes each user's refreshed\n"
+            "embedding to kafka.output_topic, exactly once by default\n"
+            "(kafka.exactly_once).  Run several to share the partitions.\n"
+            "\n"
+            "options:\n"
+            "  -c, --config FILE      configuration file (default\n"
+            "                         conf/twotime.conf when it exists)\n"
+            "  -s, --set KEY=VALUE    override one setting, e.g.\n"
+            "                         kafka.exactly_once=false\n"
+            "  -m, --model PATH       model file (overrides model.path)\n"
+            "  -i, --instance ID      instance id, part of the transactional\n"
+            "                         id (default: host name and state path)\n"
+            "      --linger-ms N      wait up to N ms for more events before\n"
+            "                         closing a batch (default 0)\n"
+            "      --no-create-topics fail instead of creating missing topics\n"
+            "  -h, --help             show this help\n"
+            "\n"
+            "exit status: 0 after a clean stop (SIGINT/SIGTERM), 1 on a\n"
+            "failure (including a fenced instance), 2 on bad usage\n");
+}
+
+static bool stop_requested(void *arg)
+{
+    (void)arg;
+    return tt_cli_stopping() != 0;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int tt_cmd_stream(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"model", required_argument, NULL, 'm'},
+        {"instance", required_argument, NULL, 'i'},
+        {"linger-ms", required_argument, NULL, 'L'},
+        {"no-create-topics", no_argument, NULL, 'N'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct tt_conf conf;
+    struct tt_stream_opts opts;
+    const char *file = NULL, *model_path = NULL;
+    enum tt_log_level level = TT_LOG_INFO;
+    tt_log_t *log = NULL;
+    tt_model_t *model = NULL;
+    tt_stream_t *s = NULL;
+    char **sets, errstr[1024];
+    int n_sets = 0, rc, c;
+    tt_err_t err;
+
+    memset(&opts, 0, sizeof(opts));
+    opts.create_topics = true;
+    sets = calloc((size_t)argc + 1, sizeof(*sets));
+    if (!sets) {
+        tt_cli_error("stream", "out of memory");
+        return TT_EXIT_FAIL;
+    }
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:s:m:i:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            file = optarg;
+            break;
+        case 's':
+            sets[n_sets++] = optarg;
+            break;
+        case 'm':
+            model_path = optarg;
+            break;
+        case 'i':
+            opts.instance_id = optarg;
+            break;
+        case 'L':
+            if (parse_int(optarg, 0, 600000, &opts.linger_ms)) {
+                tt_cli_error("stream", "--linger-ms: not a number of ms: %s",
+                             optarg);
+                rc = TT_EXIT_USAGE;
+                goto out_free_sets;
+            }
+            break;
+        case 'N':
+            opts.create_topics = false;
+            break;
+        case 'h':
+            usage(stdout);
+            rc = TT_EXIT_OK;
+            goto out_free_sets;
+        default:
+            fprintf(stderr, "see 'twotime stream --help'\n");
+            rc = TT_EXIT_USAGE;
+            goto out_free_sets;
+        }
+    }
+    if (optind < argc) {
+        tt_cli_error("stream", "unexpected argument '%s'", argv[optind]);
+        rc = TT_EXIT_USAGE;
+        goto out_free_sets;
+    }
+    rc = tt_cli_load_conf(&conf, file, sets, n_sets);
+    if (rc != TT_EXIT_OK)
+        goto out_free_sets;
+    if (!model_path)
+        model_path = conf.model.path;
+    if (!model_path || !model_path[0]) {
+        tt_cli_error("stream", "no model: set model.path or pass --model");
+        rc = TT_EXIT_USAGE;
+        goto out_conf;
+    }
+    if (tt_log_level_parse(conf.log_level, &level) != 0)
+        level = TT_LOG_INFO;
+    log = tt_log_new(stderr, level);
+    if (!log) {
+        tt_cli_error("stream", "out of memory");
+        rc = TT_EXIT_FAIL;
+        goto out_conf;
+    }
+    err = tt_model_load(&model, model_path, errstr, sizeof(errstr));
+    if (err) {
+        tt_cli_error("stream", "model %s: %s", model_path, errstr);
+        rc = TT_EXIT_FAIL;
+        goto out_log;
+    }
+    tt_cli_install_signals();
+    opts.log = log;
+    opts.stopping = stop_requested;
+    err = tt_stream_new(&s, &conf, &model, &opts, errstr, sizeof(errstr));
+    if (err) {
+        tt_cli_error("stream", "%s", errstr);
+        rc = err == TT_ERR_CONF ? TT_EXIT_USAGE : TT_EXIT_FAIL;
+        goto out_log;
+    }
+    if (tt_metrics_port(tt_stream_metrics(s)) > 0)
+        tt_log_info(log, "stream", "metrics on http://%s:%d/metrics",
+                    conf.metrics.bind[0] ? conf.metrics.bind : "127.0.0.1",
+                    tt_metrics_port(tt_stream_metrics(s)));
+    err = tt_stream_run(s, errstr, sizeof(errstr));
+    if (err == TT_ERR_FENCED) {
+        tt_cli_error("stream",
+                     "fenced: %s (another instance runs with the same "
+                     "--instance / state path); stopping",
+                     errstr);
+        rc = TT_EXIT_FAIL;
+    } else if (err) {
+        tt_cli_error("stream", "%s", errstr);
+        rc = TT_EXIT_FAIL;
+    } else {
+        rc = TT_EXIT_OK;
+    }
+    tt_stream_destroy(s);
+out_log:
+    tt_model_destroy(model);
+    tt_log_destroy(log);
+out_conf:
+    tt_conf_release(&conf);
+out_free_sets:
+    free(sets);
+    return rc;
+}

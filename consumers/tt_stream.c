@@ -1,0 +1,868 @@
+/*
+ * The stream loop: setup, batches, rebalances and restores.  A batch's
+ * commit is in tt_stream_txn.c.
+ */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/tt_time.h"
+#include "consumers/tt_stream_int.h"
+#include "producers/tt_admin.h"
+#include "producers/tt_kconf.h"
+
+/* Longest an idle poll blocks, so that restores and metrics move on. */
+#define IDLE_POLL_MS 100
+/* Restore slice between batches while other partitions flow. */
+#define RESTORE_SLICE_MS 20
+/* How long a restore waits for a previous owner's transaction to end. */
+#define COMMITTED_WAIT_MS 60000
+#define TICK_NS 1000000000ull
+#define ADMIN_TIMEOUT_MS 30000
+
+static bool stopping(tt_stream_t *s)
+{
+    if (atomic_load(&s->stop))
+        return true;
+    return s->opts.stopping && s->opts.stopping(s->opts.stopping_arg);
+}
+
+void tt_stream_stop(tt_stream_t *s)
+{
+    atomic_store(&s->stop, 1);
+}
+
+tt_metrics_t *tt_stream_metrics(tt_stream_t *s)
+{
+    return s->metrics;
+}
+
+const char *tt_stream_instance(const tt_stream_t *s)
+{
+    return s->eos ? s->txn_id : s->instance;
+}
+
+tt_err_t tt_stream_offer_model(tt_stream_t *s, tt_model_t **model,
+                               char *errstr, size_t errstr_size)
+{
+    return tt_mhold_offer(s->mhold, model, errstr, errstr_size);
+}
+
+/* "<hostname>-<FNV-1a of the absolute state path>": stable across restarts
+ * of one instance, distinct for instances on one host (each has its own
+ * store, which RocksDB locks). */
+static void default_instance(char *buf, size_t cap, const char *state_path)
+{
+    char host[256] = "host", real[PATH_MAX];
+    const char *path = realpath(state_path, real) ? real : state_path;
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+    if (gethostname(host, sizeof(host)) != 0)
+        snprintf(host, sizeof(host), "host");
+    host[sizeof(host) - 1] = '\0';
+    for (const char *c = path; *c; c++)
+        h = (h ^ (uint8_t)*c) * UINT64_C(0x100000001b3);
+    snprintf(buf, cap, "%s-%08" PRIx32, host, (uint32_t)(h ^ (h >> 32)));
+}
+
+static tt_err_t grow_parts(tt_stream_t *s, int32_t n, char *errstr,
+                           size_t errstr_size)
+{
+    struct part *p;
+    int32_t *bp;
+
+    if (n <= s->n_parts)
+        return TT_ERR_OK;
+    bp = realloc(s->batch_parts, (size_t)n * sizeof(*bp));
+    if (bp)
+        s->batch_parts = bp;
+    p = bp ? realloc(s->parts, (size_t)n * sizeof(*p)) : NULL;
+    if (!p)
+        return tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "stream: no memory");
+    for (int32_t i = s->n_parts; i < n; i++) {
+        memset(&p[i], 0, sizeof(p[i]));
+        p[i].committed = p[i].resume_at = p[i].dropped_min = -1;
+        p[i].cl_max = -1;
+    }
+    s->parts = p;
+    s->n_parts = n;
+    return TT_ERR_OK;
+}
+
+/* Creates missing topics (changelog co-partitioned with the input) and
+ * learns the input's partition count. */
+static tt_err_t setup_topics(tt_stream_t *s, int32_t *n_input, char *errstr,
+                             size_t errstr_size)
+{
+    const struct tt_conf_kafka *kc = &s->conf->kafka;
+    static const struct tt_conf_kv compact[] = {
+        {(char *)"cleanup.policy", (char *)"compact"},
+    };
+    tt_admin_t *admin;
+    struct tt_topic_spec spec;
+    int n = 0;
+    tt_err_t err;
+
+    err = tt_admin_new(&admin, kc, errstr, errstr_size);
+    if (err)
+        return err;
+    err = tt_admin_partitions(admin, kc->input_topic, ADMIN_TIMEOUT_MS, &n,
+                              errstr, errstr_size);
+    if (err == TT_ERR_NOTFOUND && s->opts.create_topics) {
+        memset(&spec, 0, sizeof(spec));
+        spec.name = kc->input_topic;
+        spec.partitions = kc->partitions;
+        spec.replication = -1;
+        err = tt_admin_create_topic(admin, &spec, 0, ADMIN_TIMEOUT_MS, NULL,
+                                    errstr, errstr_size);
+        n = kc->partitions;
+    }
+    if (err)
+        goto out;
+    if (s->opts.create_topics) {
+        const struct {
+            const char *name;
+            int partitions;
+            bool compacted;
+        } topics[] = {
+            {kc->changelog_topic, n, true},
+            {kc->output_topic, kc->partitions, true},
+            {kc->dead_letter_topic, kc->partitions, false},
+        };
+
+        for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+            memset(&spec, 0, sizeof(spec));
+            spec.name = topics[i].name;
+            spec.partitions = topics[i].partitions;
+            spec.replication = -1;
+            spec.configs = topics[i].compacted ? compact : NULL;
+            spec.n_configs = topics[i].compacted ? 1 : 0;
+            err = tt_admin_create_topic(admin, &spec, 0, ADMIN_TIMEOUT_MS,
+                                        NULL, errstr, errstr_size);
+            if (err)
+                goto out;
+        }
+    } else {
+        int ncl = 0;
+
+        err = tt_admin_partitions(admin, kc->changelog_topic,
+                                  ADMIN_TIMEOUT_MS, &ncl, errstr,
+                                  errstr_size);
+        if (!err && ncl != n)
+            err = tt_errf(TT_ERR_CONF, errstr, errstr_size,
+                          "changelog %s has %d partitions, input %s has %d: "
+                          "they must be co-partitioned",
+                          kc->changelog_topic, ncl, kc->input_topic, n);
+    }
+    *n_input = n;
+out:
+    tt_admin_destroy(admin);
+    return err;
+}
+
+static void log_parts(tt_stream_t *s, const char *what,
+                      const rd_kafka_topic_partition_list_t *l,
+                      const char *suffix)
+{
+    char buf[512];
+    size_t len = 0;
+
+    buf[0] = '\0';
+    for (int i = 0; i < l->cnt && len + 16 < sizeof(buf); i++)
+        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%" PRId32,
+                                i ? "," : "", l->elems[i].partition);
+    tt_log_info(s->log, "stream", "%s partitions [%s]%s", what, buf, suffix);
+}
+
+static void set_cb_err(tt_stream_t *s, tt_err_t err, const char *msg)
+{
+    if (s->cb_err)
+        return;
+    s->cb_err = err;
+    snprintf(s->cb_errstr, sizeof(s->cb_errstr), "%s", msg);
+}
+
+static void on_assign(tt_stream_t *s, rd_kafka_t *rk,
+                      rd_kafka_topic_partition_list_t *l, bool cooperative)
+{
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    char errstr[256];
+    int32_t max = 0;
+
+    for (int i = 0; i < l->cnt; i++)
+        if (l->elems[i].partition + 1 > max)
+            max = l->elems[i].partition + 1;
+    if (grow_parts(s, max, errstr, sizeof(errstr))) {
+        set_cb_err(s, TT_ERR_NOMEM, errstr);
+        return;
+    }
+    if (cooperative)
+        error = rd_kafka_incremental_assign(rk, l);
+    else
+        kerr = rd_kafka_assign(rk, l);
+    if (error || kerr) {
+        snprintf(errstr, sizeof(errstr), "assign: %s",
+                 error ? rd_kafka_error_string(error) : rd_kafka_err2str(kerr));
+        if (error)
+            rd_kafka_error_destroy(error);
+        set_cb_err(s, TT_ERR_KAFKA, errstr);
+        return;
+    }
+    /* Paused until restored: no event of a partition before its state. */
+    rd_kafka_pause_partitions(rk, l);
+    for (int i = 0; i < l->cnt; i++) {
+        struct part *p = &s->parts[l->elems[i].partition];
+
+        p->phase = P_PENDING;
+        p->dropped_min = -1;
+        p->resume_at = -1;
+    }
+    log_parts(s, "assigned", l, "");
+}
+
+static void on_revoke(tt_stream_t *s, rd_kafka_t *rk,
+                      rd_kafka_topic_partition_list_t *l, bool cooperative)
+{
+    bool lost = rd_kafka_assignment_lost(rk) != 0;
+    char errstr[512];
+    rd_kafka_error_t *error = NULL;
+    tt_err_t err;
+
+    if (!lost) {
+        /* The open work of the partitions leaving (and of the others, it
+         * is one batch) is committed before they are given up. */
+        err = tt_stream_flush(s, errstr, sizeof(errstr));
+        if (err)
+            set_cb_err(s, err, errstr);
+    } else {
+        /* Another member may own them already: commit nothing. */
+        err = tt_stream_abort_txn(s, errstr, sizeof(errstr));
+        if (err)
+            set_cb_err(s, err, errstr);
+        tt_stream_batch_reset(s);
+        s->need_rewind = true;
+    }
+    for (int i = 0; i < l->cnt; i++) {
+        int32_t p = l->elems[i].partition;
+
+        if (p >= s->n_parts)
+            continue;
+        if (s->parts[p].phase == P_RESTORING &&
+            tt_restore_cancel(s->restore, p, errstr, sizeof(errstr)))
+            set_cb_err(s, TT_ERR_STATE, errstr);
+        if (s->cache)
+            tt_ucache_forget_partition(s->cache, p);
+        s->parts[p].phase = P_NONE;
+        tt_metrics_set_lag(s->metrics, p, -1);
+    }
+    if (cooperative)
+        error = rd_kafka_incremental_unassign(rk, l);
+    else
+        rd_kafka_assign(rk, NULL);
+    if (error)
+        rd_kafka_error_destroy(error);
+    log_parts(s, "revoked", l, lost ? " (lost)" : "");
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *l, void *opaque)
+{
+    tt_stream_t *s = opaque;
+    bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
+
+    tt_metrics_add(s->metrics, TT_M_REBALANCES, 1);
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        on_assign(s, rk, l, coop);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        on_revoke(s, rk, l, coop);
+    } else {
+        tt_log_error(s->log, "stream", "rebalance error: %s",
+                     rd_kafka_err2str(err));
+        if (coop)
+            rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, l));
+        else
+            rd_kafka_assign(rk, NULL);
+    }
+}
+
+static tt_err_t consumer_new(tt_stream_t *s, char *errstr,
+                             size_t errstr_size)
+{
+    const struct tt_conf_kafka *kc = &s->conf->kafka;
+    rd_kafka_conf_t *conf = NULL;
+    char kerr[512];
+    tt_err_t err;
+
+    err = tt_kconf_new(&conf, kc, errstr, errstr_size);
+    if (err)
+        return err;
+    /* read_committed also makes committed-offset reads wait for a
+     * previous owner's open transaction (KIP-447 stable offsets). */
+    if ((err = tt_kconf_require(conf, kc, "group.id", kc->group_id,
+                                "the stream group", errstr, errstr_size)) ||
+        (err = tt_kconf_require(conf, kc, "partition.assignment.strategy",
+                                "cooperative-sticky", "the stream", errstr,
+                                errstr_size)) ||
+        (err = tt_kconf_require(conf, kc, "enable.auto.commit", "false",
+                                "the stream's offset commits", errstr,
+                                errstr_size)) ||
+        (err = tt_kconf_require(conf, kc, "enable.auto.offset.store", "false",
+                                "the stream's offset commits", errstr,
+                                errstr_size)) ||
+        (err = tt_kconf_require(conf, kc, "isolation.level", "read_committed",
+                                "exactly-once", errstr, errstr_size)) ||
+        (err = tt_kconf_default(conf, kc, "auto.offset.reset", "earliest",
+                                errstr, errstr_size)))
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, s);
+    s->cons = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+    if (!s->cons) {
+        err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size, "consumer: %s",
+                      kerr);
+        goto fail;
+    }
+    rd_kafka_poll_set_consumer(s->cons);
+    return TT_ERR_OK;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return err;
+}
+
+tt_err_t tt_stream_new(tt_stream_t **sp, const struct tt_conf *conf,
+                       tt_model_t **model, const struct tt_stream_opts *opts,
+                       char *errstr, size_t errstr_size)
+{
+    tt_stream_t *s;
+    size_t nb = (size_t)conf->kafka.batch_max;
+    uint32_t hmax = (uint32_t)conf->state.history_max;
+    struct tt_proc_conf pc = {.batch_max = (uint32_t)nb, .history_max = hmax};
+    const struct tt_proc_view *v;
+    int32_t n_input = 0;
+    tt_err_t err;
+
+    *sp = NULL;
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        tt_model_destroy(*model);
+        *model = NULL;
+        return tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "stream: no memory");
+    }
+    s->conf = conf;
+    s->opts = *opts;
+    s->log = opts->log;
+    s->eos = conf->kafka.exactly_once;
+    atomic_init(&s->stop, 0);
+    err = tt_mhold_new(&s->mhold, model, errstr, errstr_size);
+    if (err) {
+        tt_model_destroy(*model);
+        *model = NULL;
+        goto fail;
+    }
+    v = tt_mhold_view(s->mhold);
+    if ((err = tt_metrics_new(&s->metrics, &conf->metrics, errstr,
+                              errstr_size)) ||
+        (err = tt_senc_new(&s->codec, errstr, errstr_size)) ||
+        (err = tt_proc_new(&s->proc, &pc, errstr, errstr_size)))
+        goto fail;
+    s->enc_cap = TT_USTATE_HEADER_SIZE + 4u * TT_MODEL_DIM_MAX +
+                 (size_t)TT_USTATE_ITEM_SIZE * hmax + TT_USTATE_CRC_SIZE;
+    if (s->enc_cap < tt_senc_embedding_max(TT_MODEL_DIM_MAX))
+        s->enc_cap = tt_senc_embedding_max(TT_MODEL_DIM_MAX);
+    s->enc = malloc(s->enc_cap);
+    s->ids = malloc(nb * sizeof(*s->ids));
+    s->sp = malloc(nb * sizeof(*s->sp));
+    s->status = malloc(nb * sizeof(*s->status));
+    s->ev_ts = malloc(nb * sizeof(*s->ev_ts));
+    if (!s->enc || !s->ids || !s->sp || !s->status || !s->ev_ts ||
+        tt_ustate_init(&s->dup_state, TT_MODEL_DIM_MAX, hmax)) {
+        err = tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "stream: no memory");
+        goto fail;
+    }
+    err = tt_state_new(&s->st, &conf->state, errstr, errstr_size);
+    if (!err)
+        err = tt_state_batch_new(&s->sb, s->st, errstr, errstr_size);
+    if (err)
+        goto fail;
+    if (conf->state.user_cache > 0) {
+        /* Never fewer entries than one batch's users: a put into a cache
+         * whose every entry is dirty would fail. */
+        uint32_t cap = (uint32_t)conf->state.user_cache;
+
+        if (cap < nb)
+            cap = (uint32_t)nb;
+        s->cache_dim = v->info.dim;
+        err = tt_ucache_new(&s->cache, s->st, cap, s->cache_dim, hmax, errstr,
+                            errstr_size);
+        if (err)
+            goto fail;
+    }
+    if (opts->instance_id && opts->instance_id[0])
+        snprintf(s->instance, sizeof(s->instance), "%s", opts->instance_id);
+    else
+        default_instance(s->instance, sizeof(s->instance), conf->state.path);
+    snprintf(s->txn_id, sizeof(s->txn_id), "%s-%s",
+             conf->kafka.transactional_id && conf->kafka.transactional_id[0]
+                 ? conf->kafka.transactional_id
+                 : "twotime-stream",
+             s->instance);
+    err = setup_topics(s, &n_input, errstr, errstr_size);
+    if (!err)
+        err = grow_parts(s, n_input, errstr, errstr_size);
+    if (!err)
+        err = tt_restore_new(&s->restore, &conf->kafka,
+                             conf->kafka.changelog_topic, s->st, errstr,
+                             errstr_size);
+    if (!err)
+        err = tt_stream_producer_new(s, errstr, errstr_size);
+    if (!err)
+        err = consumer_new(s, errstr, errstr_size);
+    if (err)
+        goto fail;
+    tt_metrics_set(s->metrics, TT_M_MODEL_VERSION, (int64_t)v->info.version);
+    *sp = s;
+    return TT_ERR_OK;
+fail:
+    tt_stream_destroy(s);
+    return err;
+}
+
+void tt_stream_destroy(tt_stream_t *s)
+{
+    if (!s)
+        return;
+    if (s->cons)
+        /* No final rebalance callback: destroy commits nothing. */
+        rd_kafka_destroy_flags(s->cons, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    tt_restore_destroy(s->restore);
+    tt_stream_producer_destroy(s);
+    tt_ucache_destroy(s->cache);
+    tt_state_batch_destroy(s->sb);
+    tt_state_destroy(s->st);
+    tt_proc_destroy(s->proc);
+    tt_mhold_destroy(s->mhold);
+    tt_senc_destroy(s->codec);
+    tt_metrics_destroy(s->metrics);
+    tt_ustate_release(&s->dup_state);
+    free(s->enc);
+    free(s->ids);
+    free(s->sp);
+    free(s->status);
+    free(s->ev_ts);
+    free(s->batch_parts);
+    free(s->parts);
+    free(s);
+}
+
+/* Starts the restore of a partition assigned (or resynced) since. */
+static tt_err_t restore_begin(tt_stream_t *s, int32_t p, char *errstr,
+                              size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t kerr;
+    int64_t ck = -1;
+    tt_err_t err;
+
+    rd_kafka_topic_partition_list_add(l, s->conf->kafka.input_topic, p);
+    /* First the committed offset: read_committed, it waits until a previous
+     * owner's open transaction has committed or aborted, so that the
+     * changelog read next already holds (or never will) that work. */
+    kerr = rd_kafka_committed(s->cons, l, COMMITTED_WAIT_MS);
+    if (!kerr)
+        kerr = l->elems[0].err;
+    if (kerr) {
+        rd_kafka_topic_partition_list_destroy(l);
+        tt_log_warn(s->log, "stream",
+                    "partition %" PRId32 ": committed offset: %s; will retry",
+                    p, rd_kafka_err2str(kerr));
+        return TT_ERR_OK;
+    }
+    s->parts[p].resume_at = l->elems[0].offset >= 0 ? l->elems[0].offset : -1;
+    s->parts[p].committed = s->parts[p].resume_at;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (s->cache)
+        tt_ucache_forget_partition(s->cache, p);
+    if (tt_state_has_partition(s->st, p)) {
+        err = tt_restore_checkpoint(s->st, p, &ck, errstr, errstr_size);
+        if (err)
+            return err;
+    }
+    err = tt_restore_start(s->restore, p, errstr, errstr_size);
+    if (err)
+        return err;
+    s->parts[p].phase = P_RESTORING;
+    s->parts[p].restore_t0 = tt_time_mono_ns();
+    tt_log_info(s->log, "stream",
+                "partition %" PRId32 ": restoring from %s offset %" PRId64
+                " (input committed %" PRId64 ")",
+                p, s->conf->kafka.changelog_topic, ck < 0 ? 0 : ck,
+                s->parts[p].resume_at);
+    return TT_ERR_OK;
+}
+
+/* The partition's store is complete: seek it to where processing resumes
+ * and let its events flow. */
+static tt_err_t restore_end(tt_stream_t *s, int32_t p, char *errstr,
+                            size_t errstr_size)
+{
+    struct part *pt = &s->parts[p];
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    int64_t at = pt->resume_at >= 0 ? pt->resume_at : pt->dropped_min;
+    rd_kafka_error_t *error = NULL;
+
+    rd_kafka_topic_partition_list_add(l, s->conf->kafka.input_topic, p)
+        ->offset = at;
+    if (s->cache)
+        tt_ucache_forget_partition(s->cache, p);
+    if (at >= 0)
+        error = rd_kafka_seek_partitions(s->cons, l, 30000);
+    if (!error)
+        rd_kafka_resume_partitions(s->cons, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (error) {
+        tt_err_t err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                               "partition %" PRId32 ": seek: %s", p,
+                               rd_kafka_error_string(error));
+
+        rd_kafka_error_destroy(error);
+        return err;
+    }
+    pt->phase = P_READY;
+    pt->dropped_min = -1;
+    tt_metrics_add(s->metrics, TT_M_RESTORES, 1);
+    tt_log_info(s->log, "stream",
+                "partition %" PRId32 ": restored in %.2f s, resuming at %" PRId64,
+                p, tt_time_secs(pt->restore_t0, tt_time_mono_ns()), at);
+    return TT_ERR_OK;
+}
+
+static tt_err_t restores(tt_stream_t *s, int budget_ms, char *errstr,
+                         size_t errstr_size)
+{
+    int32_t done[64];
+    size_t n_done = 0;
+    struct tt_restore_stats before, after;
+    tt_err_t err;
+
+    for (int32_t p = 0; p < s->n_parts; p++) {
+        if (s->parts[p].phase != P_PENDING)
+            continue;
+        err = restore_begin(s, p, errstr, errstr_size);
+        if (err)
+            return err;
+    }
+    if (tt_restore_n_active(s->restore) == 0)
+        return TT_ERR_OK;
+    tt_restore_stats(s->restore, &before);
+    err = tt_restore_step(s->restore, budget_ms, done, 64, &n_done, errstr,
+                          errstr_size);
+    tt_restore_stats(s->restore, &after);
+    tt_metrics_add(s->metrics, TT_M_RESTORED_RECORDS,
+                   after.records - before.records);
+    if (after.bad_records != before.bad_records)
+        tt_log_warn(s->log, "stream",
+                    "restore: %" PRIu64 " undecodable changelog records skipped",
+                    after.bad_records - before.bad_records);
+    if (err)
+        return err;
+    for (size_t i = 0; i < n_done; i++) {
+        if (done[i] >= s->n_parts || s->parts[done[i]].phase != P_RESTORING)
+            continue;
+        err = restore_end(s, done[i], errstr, errstr_size);
+        if (err)
+            return err;
+    }
+    return TT_ERR_OK;
+}
+
+static tt_err_t dead_letter(tt_stream_t *s, const rd_kafka_message_t *m,
+                            const char *reason, char *errstr,
+                            size_t errstr_size)
+{
+    rd_kafka_headers_t *h;
+    char num[32];
+    tt_err_t err;
+
+    err = tt_stream_ensure_txn(s, errstr, errstr_size);
+    if (err)
+        return err;
+    h = rd_kafka_headers_new(4);
+    rd_kafka_header_add(h, "tt.error", -1, reason, -1);
+    rd_kafka_header_add(h, "tt.topic", -1, rd_kafka_topic_name(m->rkt), -1);
+    snprintf(num, sizeof(num), "%" PRId32, m->partition);
+    rd_kafka_header_add(h, "tt.partition", -1, num, -1);
+    snprintf(num, sizeof(num), "%" PRId64, m->offset);
+    rd_kafka_header_add(h, "tt.offset", -1, num, -1);
+    err = tt_stream_produce(s, s->t_dlq, RD_KAFKA_PARTITION_UA, m->key,
+                            m->key_len, m->payload, m->len, h,
+                            MSG_DEAD_LETTER, errstr, errstr_size);
+    if (err)
+        return err;
+    s->n_dlq++;
+    tt_metrics_add(s->metrics, TT_M_DEAD_LETTERS, 1);
+    return TT_ERR_OK;
+}
+
+/* One input message into the batch. */
+static tt_err_t take(tt_stream_t *s, const rd_kafka_message_t *m,
+                     char *errstr, size_t errstr_size)
+{
+    struct part *p;
+    struct tt_proc_in in;
+    char why[300], reason[400];
+    tt_err_t err;
+
+    if (m->partition >= s->n_parts &&
+        (err = grow_parts(s, m->partition + 1, errstr, errstr_size)))
+        return err;
+    p = &s->parts[m->partition];
+    if (p->phase != P_READY) {
+        /* Fetched before the pause took hold: read again after restore. */
+        if (p->dropped_min < 0 || m->offset < p->dropped_min)
+            p->dropped_min = m->offset;
+        return TT_ERR_OK;
+    }
+    if (!p->in_batch) {
+        p->in_batch = true;
+        p->cl_sent = p->cl_acked = p->cl_failed = 0;
+        p->cl_max = -1;
+        s->batch_parts[s->n_batch_parts++] = m->partition;
+    }
+    p->next = m->offset + 1;
+    if (s->n_msgs++ == 0)
+        s->batch_t0 = tt_time_mono_ns();
+    tt_metrics_add(s->metrics, TT_M_EVENTS, 1);
+    memset(&in, 0, sizeof(in));
+    err = m->payload ? tt_senc_decode_event(s->codec, m->payload, m->len,
+                                            &in.ev, why, sizeof(why))
+                     : tt_errf(TT_ERR_PARSE, why, sizeof(why), "no payload");
+    if (!err) {
+        in.partition = m->partition;
+        in.offset = m->offset;
+        s->ev_ts[tt_proc_n_events(s->proc)] =
+            rd_kafka_message_timestamp(m, NULL);
+        err = tt_proc_add(s->proc, &in);
+        if (err)
+            snprintf(why, sizeof(why), "invalid event");
+    }
+    if (!err)
+        return TT_ERR_OK;
+    snprintf(reason, sizeof(reason), "%s: %s", tt_err_name(err), why);
+    return dead_letter(s, m, reason, errstr, errstr_size);
+}
+
+/* Collects one batch: up to batch_max messages, until the queue is drained
+ * (after linger_ms) or batch_ms has passed since the first one. */
+static tt_err_t collect(tt_stream_t *s, int idle_ms, char *errstr,
+                        size_t errstr_size)
+{
+    const size_t max = (size_t)s->conf->kafka.batch_max;
+    const uint64_t batch_ns = (uint64_t)s->conf->kafka.batch_ms * 1000000u;
+    const uint64_t linger_ns = (uint64_t)s->opts.linger_ms * 1000000u;
+
+    while (s->n_msgs < max) {
+        rd_kafka_message_t *m;
+        int timeout = idle_ms;
+        tt_err_t err;
+
+        if (s->n_msgs > 0) {
+            uint64_t age = tt_time_mono_ns() - s->batch_t0;
+
+            if (age >= batch_ns)
+                break;
+            timeout = age >= linger_ns ? 0
+                                       : (int)((linger_ns - age) / 1000000u);
+        }
+        m = rd_kafka_consumer_poll(s->cons, timeout);
+        if (s->cb_err) {
+            if (m)
+                rd_kafka_message_destroy(m);
+            err = s->cb_err;
+            s->cb_err = TT_ERR_OK;
+            return tt_errf(err, errstr, errstr_size, "%s", s->cb_errstr);
+        }
+        if (s->need_rewind) {
+            if (m)
+                rd_kafka_message_destroy(m);
+            tt_stream_batch_reset(s);
+            err = tt_stream_rewind(s, errstr, errstr_size);
+            if (err)
+                return err;
+            continue;
+        }
+        if (!m)
+            break; /* idle, or the queue is drained after the linger */
+        if (m->err) {
+            rd_kafka_resp_err_t e = m->err;
+            char fatal[256];
+
+            rd_kafka_message_destroy(m);
+            if (e == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                continue;
+            if (rd_kafka_fatal_error(s->cons, fatal, sizeof(fatal)))
+                return tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                               "consumer: %s", fatal);
+            tt_log_warn(s->log, "stream", "consumer: %s",
+                        rd_kafka_err2str(e));
+            continue;
+        }
+        err = take(s, m, errstr, errstr_size);
+        rd_kafka_message_destroy(m);
+        if (err == TT_ERR_KAFKA || err == TT_ERR_TIMEOUT) {
+            char msg[512];
+
+            snprintf(msg, sizeof(msg), "dead letter: %s", errstr);
+            err = tt_stream_recover(s, RD_KAFKA_RESP_ERR__FAIL, false, msg,
+                                    errstr, errstr_size);
+            if (err == TT_ERR_ABORTED)
+                continue;
+        }
+        if (err)
+            return err;
+        if (stopping(s))
+            break;
+    }
+    return TT_ERR_OK;
+}
+
+static void tick(tt_stream_t *s)
+{
+    int64_t assigned = 0, restoring = 0;
+
+    rd_kafka_poll(s->prod, 0);
+    for (int32_t p = 0; p < s->n_parts; p++) {
+        struct part *pt = &s->parts[p];
+        int64_t lo = -1, hi = -1, at;
+
+        if (pt->phase == P_NONE)
+            continue;
+        assigned++;
+        restoring += pt->phase != P_READY;
+        if (rd_kafka_get_watermark_offsets(s->cons, s->conf->kafka.input_topic,
+                                           p, &lo, &hi) ||
+            hi < 0)
+            continue;
+        at = pt->committed >= 0 ? pt->committed : lo;
+        tt_metrics_set_lag(s->metrics, p, at >= 0 && hi >= at ? hi - at : 0);
+    }
+    tt_metrics_set(s->metrics, TT_M_ASSIGNED, assigned);
+    tt_metrics_set(s->metrics, TT_M_RESTORING, restoring);
+    tt_metrics_set(s->metrics, TT_M_STATE_BYTES,
+                   (int64_t)tt_state_approx_bytes(s->st));
+}
+
+static tt_err_t swap_model(tt_stream_t *s, char *errstr, size_t errstr_size)
+{
+    uint64_t old;
+    const struct tt_proc_view *v;
+
+    if (!tt_mhold_swap(s->mhold, &old))
+        return TT_ERR_OK;
+    v = tt_mhold_view(s->mhold);
+    if (s->cache && v->info.dim > s->cache_dim) {
+        /* Entries are sized for the old dimension; the cache is clean
+         * between batches, so starting a new one loses nothing. */
+        uint32_t cap = (uint32_t)s->conf->state.user_cache;
+        tt_err_t err;
+
+        if (cap < (uint32_t)s->conf->kafka.batch_max)
+            cap = (uint32_t)s->conf->kafka.batch_max;
+        tt_ucache_destroy(s->cache);
+        s->cache = NULL;
+        s->cache_dim = v->info.dim;
+        err = tt_ucache_new(&s->cache, s->st, cap, s->cache_dim,
+                            (uint32_t)s->conf->state.history_max, errstr,
+                            errstr_size);
+        if (err)
+            return err;
+    }
+    tt_metrics_set(s->metrics, TT_M_MODEL_VERSION, (int64_t)v->info.version);
+    tt_metrics_add(s->metrics, TT_M_MODEL_SWAPS, 1);
+    tt_log_info(s->log, "stream",
+                "model swapped: version %" PRIu64 " -> %" PRIu64
+                " (users are recomputed on their next event)",
+                old, v->info.version);
+    return TT_ERR_OK;
+}
+
+static bool any_ready(const tt_stream_t *s)
+{
+    for (int32_t p = 0; p < s->n_parts; p++)
+        if (s->parts[p].phase == P_READY)
+            return true;
+    return false;
+}
+
+tt_err_t tt_stream_run(tt_stream_t *s, char *errstr, size_t errstr_size)
+{
+    const struct tt_proc_view *v = tt_mhold_view(s->mhold);
+    rd_kafka_topic_partition_list_t *sub;
+    rd_kafka_resp_err_t kerr;
+    tt_err_t err = TT_ERR_OK, err2;
+    char errstr2[256];
+
+    sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, s->conf->kafka.input_topic,
+                                      RD_KAFKA_PARTITION_UA);
+    kerr = rd_kafka_subscribe(s->cons, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (kerr)
+        return tt_errf(TT_ERR_KAFKA, errstr, errstr_size, "subscribe %s: %s",
+                       s->conf->kafka.input_topic, rd_kafka_err2str(kerr));
+    tt_log_info(s->log, "stream",
+                "started: %s, %s %s, group %s, input %s, model version %" PRIu64
+                " (d=%u, t*=%u%s)",
+                s->eos ? "exactly-once" : "at-least-once",
+                s->eos ? "transactional.id" : "instance",
+                tt_stream_instance(s), s->conf->kafka.group_id,
+                s->conf->kafka.input_topic, v->info.version, v->info.dim,
+                v->info.tstar, v->info.plus ? ", plus" : "");
+    while (!stopping(s)) {
+        bool ready = any_ready(s);
+        uint64_t now = tt_time_mono_ns();
+
+        err = restores(s, ready ? RESTORE_SLICE_MS : IDLE_POLL_MS, errstr,
+                       errstr_size);
+        if (!err)
+            err = swap_model(s, errstr, errstr_size);
+        if (err)
+            break;
+        if (now - s->last_tick >= TICK_NS) {
+            tick(s);
+            s->last_tick = now;
+        }
+        err = collect(s, tt_restore_n_active(s->restore) ? 0 : IDLE_POLL_MS,
+                      errstr, errstr_size);
+        if (!err)
+            err = tt_stream_flush(s, errstr, errstr_size);
+        if (err)
+            break;
+    }
+    if (!err) {
+        /* The last batch, then leave the group (its revoke callback
+         * commits nothing more: the batch is empty). */
+        err = tt_stream_flush(s, errstr, errstr_size);
+    }
+    if (err) {
+        if (s->eos)
+            tt_stream_abort_txn(s, errstr2, sizeof(errstr2));
+        tt_stream_batch_reset(s);
+    }
+    kerr = rd_kafka_consumer_close(s->cons);
+    if (!err && s->cb_err)
+        err = tt_errf(s->cb_err, errstr, errstr_size, "%s", s->cb_errstr);
+    if (!err && kerr)
+        err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size, "close: %s",
+                      rd_kafka_err2str(kerr));
+    err2 = TT_ERR_OK;
+    if (!s->eos && rd_kafka_flush(s->prod, 10000))
+        err2 = TT_ERR_TIMEOUT;
+    tick(s);
+    tt_log_info(s->log, "stream", "stopped%s%s", err ? ": " : "",
+                err ? errstr : "");
+    return err ? err : err2;
+}

@@ -1,0 +1,739 @@
+/*
+ * One batch of the stream: load states, process, produce, commit (one Kafka
+ * transaction, or delivery then offsets), then the store.  See tt_stream.h
+ * for the guarantees this order gives.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/tt_time.h"
+#include "consumers/tt_stream_int.h"
+#include "producers/tt_kconf.h"
+#include "producers/tt_ukey.h"
+
+/* Longest a produce call waits for room in a full local queue. */
+#define PRODUCE_WAIT_MS 30000
+/* Longest at-least-once waits for a batch's delivery reports. */
+#define DELIVERY_WAIT_MS 60000
+/* Retries of a retriable transaction call before giving up on it. */
+#define TXN_RETRIES 5
+/* Fatal producer errors survived (producer recreated) before stopping. */
+#define FATAL_RECREATIONS_MAX 5
+/* Consecutive store write failures before stopping. */
+#define STORE_FAILURES_MAX 3
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    tt_stream_t *s = opaque;
+    enum msg_kind kind = (enum msg_kind)(uintptr_t)m->_private;
+    struct part *p = NULL;
+
+    (void)rk;
+    if (kind == MSG_CHANGELOG && m->partition >= 0 &&
+        m->partition < s->n_parts)
+        p = &s->parts[m->partition];
+    if (m->err) {
+        if (s->dr_failed++ == 0)
+            snprintf(s->dr_error, sizeof(s->dr_error), "%s",
+                     rd_kafka_err2str(m->err));
+        if (p)
+            p->cl_failed++;
+        return;
+    }
+    if (p) {
+        p->cl_acked++;
+        if (m->offset > p->cl_max)
+            p->cl_max = m->offset;
+    }
+}
+
+tt_err_t tt_stream_producer_new(tt_stream_t *s, char *errstr,
+                                size_t errstr_size)
+{
+    const struct tt_conf_kafka *kc = &s->conf->kafka;
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_error_t *error;
+    char kerr[512];
+    tt_err_t err;
+
+    err = tt_kconf_new(&conf, kc, errstr, errstr_size);
+    if (err)
+        return err;
+    /* The key contract (producers/tt_ukey.h) and no loss, no duplicates
+     * from retries; a transaction bounds how long an instance that died
+     * mid-batch holds back read_committed readers. */
+    if ((err = tt_kconf_require(conf, kc, "partitioner", "murmur2_random",
+                                "the user key contract", errstr,
+                                errstr_size)) ||
+        (err = tt_kconf_require(conf, kc, "enable.idempotence", "true",
+                                "the stream producer", errstr,
+                                errstr_size)) ||
+        (err = tt_kconf_require(conf, kc, "acks", "all", "the stream producer",
+                                errstr, errstr_size)) ||
+        (err = tt_kconf_default(conf, kc, "linger.ms", "2", errstr,
+                                errstr_size)))
+        goto fail;
+    if (s->eos &&
+        ((err = tt_kconf_require(conf, kc, "transactional.id", s->txn_id,
+                                 "exactly-once", errstr, errstr_size)) ||
+         (err = tt_kconf_default(conf, kc, "transaction.timeout.ms", "10000",
+                                 errstr, errstr_size))))
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, s);
+    s->prod = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
+    if (!s->prod) {
+        err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size, "producer: %s",
+                      kerr);
+        goto fail;
+    }
+    conf = NULL;
+    s->t_out = rd_kafka_topic_new(s->prod, kc->output_topic, NULL);
+    s->t_cl = rd_kafka_topic_new(s->prod, kc->changelog_topic, NULL);
+    s->t_dlq = rd_kafka_topic_new(s->prod, kc->dead_letter_topic, NULL);
+    if (!s->t_out || !s->t_cl || !s->t_dlq) {
+        err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                      "producer: topic handles: %s",
+                      rd_kafka_err2str(rd_kafka_last_error()));
+        goto fail_prod;
+    }
+    if (s->eos) {
+        /* Fences a previous incarnation with the same transactional id and
+         * aborts its open transaction. */
+        error = rd_kafka_init_transactions(s->prod, 60000);
+        if (error) {
+            err = tt_errf(rd_kafka_error_code(error) ==
+                                  RD_KAFKA_RESP_ERR__FENCED
+                              ? TT_ERR_FENCED
+                              : TT_ERR_KAFKA,
+                          errstr, errstr_size,
+                          "init_transactions (transactional.id %s): %s",
+                          s->txn_id, rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+            goto fail_prod;
+        }
+    }
+    s->txn_open = false;
+    return TT_ERR_OK;
+fail_prod:
+    tt_stream_producer_destroy(s);
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    return err;
+}
+
+void tt_stream_producer_destroy(tt_stream_t *s)
+{
+    if (s->t_out)
+        rd_kafka_topic_destroy(s->t_out);
+    if (s->t_cl)
+        rd_kafka_topic_destroy(s->t_cl);
+    if (s->t_dlq)
+        rd_kafka_topic_destroy(s->t_dlq);
+    s->t_out = s->t_cl = s->t_dlq = NULL;
+    if (s->prod) {
+        /* Anything not delivered yet is either in an aborted transaction or
+         * will be produced again after the rewind. */
+        rd_kafka_purge(s->prod, RD_KAFKA_PURGE_F_QUEUE |
+                                    RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(s->prod, 0);
+        rd_kafka_destroy(s->prod);
+        s->prod = NULL;
+    }
+    s->txn_open = false;
+}
+
+tt_err_t tt_stream_produce(tt_stream_t *s, rd_kafka_topic_t *rkt,
+                           int32_t partition, const void *key, size_t klen,
+                           const void *val, size_t vlen,
+                           rd_kafka_headers_t *hdrs, enum msg_kind kind,
+                           char *errstr, size_t errstr_size)
+{
+    uint64_t t0 = 0;
+
+    for (;;) {
+        rd_kafka_resp_err_t kerr;
+
+        if (hdrs)
+            kerr = rd_kafka_producev(
+                s->prod, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+                RD_KAFKA_V_HEADERS(hdrs),
+                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)kind), RD_KAFKA_V_END);
+        else
+            kerr = rd_kafka_producev(
+                s->prod, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)kind), RD_KAFKA_V_END);
+        if (!kerr)
+            return TT_ERR_OK;
+        if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+            return tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                           "produce to %s: %s", rd_kafka_topic_name(rkt),
+                           rd_kafka_err2str(kerr));
+        }
+        if (!t0) {
+            t0 = tt_time_mono_ns();
+        } else if (tt_time_mono_ns() - t0 > PRODUCE_WAIT_MS * 1000000ull) {
+            if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+            return tt_errf(TT_ERR_TIMEOUT, errstr, errstr_size,
+                           "produce to %s: local queue full for %d ms",
+                           rd_kafka_topic_name(rkt), PRODUCE_WAIT_MS);
+        }
+        rd_kafka_poll(s->prod, 5);
+    }
+}
+
+void tt_stream_batch_reset(tt_stream_t *s)
+{
+    for (size_t k = 0; k < s->n_batch_parts; k++) {
+        struct part *p = &s->parts[s->batch_parts[k]];
+
+        p->in_batch = false;
+        p->cl_sent = p->cl_acked = p->cl_failed = 0;
+        p->cl_max = -1;
+    }
+    s->n_batch_parts = 0;
+    s->n_msgs = 0;
+    s->n_dlq = 0;
+    s->batch_t0 = 0;
+    s->dr_failed = 0;
+    tt_proc_begin(s->proc);
+}
+
+static bool fenced_code(rd_kafka_resp_err_t code)
+{
+    return code == RD_KAFKA_RESP_ERR__FENCED ||
+           code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+           code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+}
+
+/* Where a partition without a committed offset starts. */
+static int64_t reset_offset(const tt_stream_t *s)
+{
+    const char *v = tt_kconf_prop(&s->conf->kafka, "auto.offset.reset");
+
+    if (v && (!strcmp(v, "latest") || !strcmp(v, "largest") ||
+              !strcmp(v, "end")))
+        return RD_KAFKA_OFFSET_END;
+    return RD_KAFKA_OFFSET_BEGINNING;
+}
+
+tt_err_t tt_stream_rewind(tt_stream_t *s, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *l;
+    rd_kafka_error_t *error;
+    rd_kafka_resp_err_t kerr;
+    const char *topic = s->conf->kafka.input_topic;
+
+    s->need_rewind = false;
+    l = rd_kafka_topic_partition_list_new(s->n_parts > 0 ? s->n_parts : 1);
+    for (int32_t p = 0; p < s->n_parts; p++)
+        if (s->parts[p].phase == P_READY)
+            rd_kafka_topic_partition_list_add(l, topic, p);
+    if (l->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return TT_ERR_OK;
+    }
+    kerr = rd_kafka_committed(s->cons, l, 30000);
+    if (kerr) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                       "rewind: committed offsets: %s", rd_kafka_err2str(kerr));
+    }
+    for (int i = 0; i < l->cnt; i++) {
+        rd_kafka_topic_partition_t *e = &l->elems[i];
+
+        s->parts[e->partition].committed = e->offset >= 0 ? e->offset : -1;
+        if (e->offset < 0)
+            e->offset = reset_offset(s);
+    }
+    error = rd_kafka_seek_partitions(s->cons, l, 30000);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (error) {
+        tt_err_t err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                               "rewind: seek: %s",
+                               rd_kafka_error_string(error));
+
+        rd_kafka_error_destroy(error);
+        return err;
+    }
+    tt_log_info(s->log, "stream", "rewound to the committed offsets");
+    return TT_ERR_OK;
+}
+
+tt_err_t tt_stream_ensure_txn(tt_stream_t *s, char *errstr,
+                              size_t errstr_size)
+{
+    rd_kafka_error_t *error;
+    tt_err_t err;
+
+    if (!s->eos || s->txn_open)
+        return TT_ERR_OK;
+    error = rd_kafka_begin_transaction(s->prod);
+    if (!error) {
+        s->txn_open = true;
+        return TT_ERR_OK;
+    }
+    err = tt_errf(fenced_code(rd_kafka_error_code(error)) ? TT_ERR_FENCED
+                                                           : TT_ERR_KAFKA,
+                  errstr, errstr_size, "begin_transaction: %s",
+                  rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return err;
+}
+
+tt_err_t tt_stream_abort_txn(tt_stream_t *s, char *errstr,
+                             size_t errstr_size)
+{
+    rd_kafka_error_t *error;
+    tt_err_t err;
+
+    if (!s->eos || !s->txn_open)
+        return TT_ERR_OK;
+    error = rd_kafka_abort_transaction(s->prod, -1);
+    /* Serve the delivery reports of the purged messages now, so that they
+     * are not counted against the next batch. */
+    rd_kafka_poll(s->prod, 0);
+    if (!error) {
+        s->txn_open = false;
+        tt_metrics_add(s->metrics, TT_M_TXN_ABORTED, 1);
+        return TT_ERR_OK;
+    }
+    err = tt_errf(fenced_code(rd_kafka_error_code(error)) ? TT_ERR_FENCED
+                                                           : TT_ERR_KAFKA,
+                  errstr, errstr_size, "abort_transaction: %s",
+                  rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return err;
+}
+
+tt_err_t tt_stream_recover(tt_stream_t *s, rd_kafka_resp_err_t code,
+                           bool fatal, const char *msg, char *errstr,
+                           size_t errstr_size)
+{
+    rd_kafka_resp_err_t fcode = RD_KAFKA_RESP_ERR_NO_ERROR;
+    char fbuf[256];
+    tt_err_t err;
+
+    if (s->prod)
+        fcode = rd_kafka_fatal_error(s->prod, fbuf, sizeof(fbuf));
+    if (fcode)
+        fatal = true;
+    if (fenced_code(code) || fenced_code(fcode))
+        return tt_errf(TT_ERR_FENCED, errstr, errstr_size,
+                       "%s: another instance uses transactional.id %s", msg,
+                       s->txn_id);
+    if (fatal) {
+        if (++s->fatal_recreations > FATAL_RECREATIONS_MAX)
+            return tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                           "%s (fatal, %u times)", msg, s->fatal_recreations);
+        tt_log_error(s->log, "stream",
+                     "fatal producer error: %s; recreating the producer",
+                     msg);
+        tt_stream_producer_destroy(s);
+        tt_metrics_add(s->metrics, TT_M_TXN_ABORTED, s->eos ? 1 : 0);
+        err = tt_stream_producer_new(s, errstr, errstr_size);
+        if (err)
+            return err;
+    } else if (s->eos) {
+        tt_log_warn(s->log, "stream", "aborting the transaction: %s", msg);
+        err = tt_stream_abort_txn(s, errstr, errstr_size);
+        if (err == TT_ERR_KAFKA) {
+            /* The abort itself failed: start over with a new producer. */
+            tt_stream_producer_destroy(s);
+            err = tt_stream_producer_new(s, errstr, errstr_size);
+        }
+        if (err)
+            return err;
+    } else {
+        tt_log_warn(s->log, "stream", "%s: redoing the batch", msg);
+    }
+    tt_stream_batch_reset(s);
+    err = tt_stream_rewind(s, errstr, errstr_size);
+    return err ? err : TT_ERR_ABORTED;
+}
+
+/* recover() from a failed transaction call. */
+static tt_err_t txn_fail(tt_stream_t *s, rd_kafka_error_t *error,
+                         const char *what, char *errstr, size_t errstr_size)
+{
+    rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+    bool fatal = rd_kafka_error_is_fatal(error);
+    char msg[512];
+
+    snprintf(msg, sizeof(msg), "%s: %s", what, rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return tt_stream_recover(s, code, fatal, msg, errstr, errstr_size);
+}
+
+/* The users' stored states into the processor's slots, per partition. */
+static tt_err_t load_states(tt_stream_t *s, char *errstr, size_t errstr_size)
+{
+    size_t n_users = tt_proc_n_users(s->proc);
+
+    for (size_t k = 0; k < s->n_batch_parts; k++) {
+        int32_t part = s->batch_parts[k];
+        size_t n = 0;
+        tt_err_t err;
+
+        for (size_t i = 0; i < n_users; i++) {
+            int32_t p;
+            int64_t uid;
+            struct tt_user_state *st = tt_proc_user(s->proc, i, &p, &uid);
+
+            if (p != part)
+                continue;
+            s->ids[n] = uid;
+            s->sp[n++] = st;
+        }
+        if (n == 0)
+            continue;
+        if (s->cache)
+            err = tt_ucache_get_many(s->cache, part, n, s->ids, s->sp,
+                                     s->status, errstr, errstr_size);
+        else
+            err = tt_state_get_many(s->st, part, n, s->ids, s->sp, s->status,
+                                    errstr, errstr_size);
+        if (!err)
+            continue;
+        for (size_t j = 0; j < n; j++) {
+            tt_err_t e = s->status[j];
+
+            if (e == TT_ERR_OK || e == TT_ERR_NOTFOUND)
+                continue;
+            if (e != TT_ERR_CORRUPT && e != TT_ERR_VERSION &&
+                e != TT_ERR_OVERFLOW)
+                return err;
+            /* The slot was reset: the user starts afresh.  The changelog
+             * still has the good record; a restore would bring it back. */
+            tt_log_error(s->log, "stream",
+                         "partition %" PRId32 " user %" PRId64
+                         ": stored state unreadable (%s), starting afresh",
+                         part, s->ids[j], tt_err_str(e));
+        }
+    }
+    return TT_ERR_OK;
+}
+
+static tt_err_t emit_embedding(tt_stream_t *s, const struct tt_senc_emb *e,
+                               char *errstr, size_t errstr_size)
+{
+    uint8_t key[TT_UKEY_LEN];
+    size_t len;
+    tt_err_t err;
+
+    err = tt_senc_encode_embedding(s->codec, e, s->enc, s->enc_cap, &len,
+                                   errstr, errstr_size);
+    if (err)
+        return err;
+    tt_ukey_encode(e->user_id, key);
+    return tt_stream_produce(s, s->t_out, RD_KAFKA_PARTITION_UA, key,
+                             sizeof(key), s->enc, len, NULL, MSG_OUTPUT,
+                             errstr, errstr_size);
+}
+
+/* At-least-once: a user all of whose events were replays gets its current
+ * embedding again, in case the crash lost the output of its last event. */
+static tt_err_t reemit(tt_stream_t *s, const struct tt_proc_view *v,
+                       int32_t part, int64_t uid,
+                       const struct tt_user_state *st, char *errstr,
+                       size_t errstr_size)
+{
+    struct tt_senc_emb e;
+    tt_err_t err;
+
+    if (st->count == 0 || st->hist_len == 0)
+        return TT_ERR_OK;
+    err = tt_ustate_copy(&s->dup_state, st);
+    if (err)
+        return tt_errf(err, errstr, errstr_size, "re-emit: state too large");
+    tt_proc_recompute(v, part, uid, &s->dup_state, &s->run, s->q);
+    e.user_id = uid;
+    e.emb = s->q;
+    e.dim = v->info.dim;
+    e.model_version = v->info.version;
+    e.active = s->dup_state.cell == TT_USTATE_CELL_ACTIVE;
+    e.count = st->count;
+    e.event_time = st->last_event_ms >= 0 ? st->last_event_ms : 0;
+    e.partition = part;
+    e.offset = st->hist[st->hist_len - 1].offset;
+    return emit_embedding(s, &e, errstr, errstr_size);
+}
+
+/* Produces the outputs of the applied events and the changed states. */
+static tt_err_t produce_results(tt_stream_t *s, const struct tt_proc_view *v,
+                                char *errstr, size_t errstr_size)
+{
+    size_t n_out, n_users = tt_proc_n_users(s->proc);
+    const struct tt_proc_out *outs = tt_proc_outputs(s->proc, &n_out);
+    tt_err_t err;
+
+    for (size_t i = 0; i < n_out; i++) {
+        const struct tt_proc_out *o = &outs[i];
+        const struct tt_proc_in *in;
+        struct tt_senc_emb e;
+
+        if (!o->applied)
+            continue;
+        in = tt_proc_event(s->proc, o->in);
+        e.user_id = in->ev.user_id;
+        e.emb = o->q;
+        e.dim = v->info.dim;
+        e.model_version = o->model_version;
+        e.active = o->cell == TT_USTATE_CELL_ACTIVE;
+        e.count = o->count;
+        e.event_time = in->ev.ts_ms;
+        e.partition = in->partition;
+        e.offset = in->offset;
+        err = emit_embedding(s, &e, errstr, errstr_size);
+        if (err)
+            return err;
+    }
+    for (size_t i = 0; i < n_users; i++) {
+        int32_t part;
+        int64_t uid;
+        const struct tt_user_state *st = tt_proc_user(s->proc, i, &part, &uid);
+        uint8_t key[TT_UKEY_LEN];
+        size_t len;
+
+        if (!tt_proc_user_dirty(s->proc, i)) {
+            if (!s->eos) {
+                err = reemit(s, v, part, uid, st, errstr, errstr_size);
+                if (err)
+                    return err;
+            }
+            continue;
+        }
+        err = tt_ustate_encode(st, s->enc, s->enc_cap, &len, errstr,
+                               errstr_size);
+        if (err)
+            return err;
+        tt_ukey_encode(uid, key);
+        err = tt_stream_produce(s, s->t_cl, part, key, sizeof(key), s->enc,
+                                len, NULL, MSG_CHANGELOG, errstr, errstr_size);
+        if (err)
+            return err;
+        s->parts[part].cl_sent++;
+    }
+    return TT_ERR_OK;
+}
+
+static rd_kafka_topic_partition_list_t *batch_offsets(const tt_stream_t *s)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(
+        s->n_batch_parts > 0 ? (int)s->n_batch_parts : 1);
+
+    for (size_t k = 0; k < s->n_batch_parts; k++)
+        rd_kafka_topic_partition_list_add(l, s->conf->kafka.input_topic,
+                                          s->batch_parts[k])
+            ->offset = s->parts[s->batch_parts[k]].next;
+    return l;
+}
+
+/* Exactly-once: offsets into the transaction, then commit it. */
+static tt_err_t commit_txn(tt_stream_t *s, char *errstr, size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *l = batch_offsets(s);
+    rd_kafka_consumer_group_metadata_t *md =
+        rd_kafka_consumer_group_metadata(s->cons);
+    rd_kafka_error_t *error = NULL;
+
+    for (int i = 0; i < TXN_RETRIES; i++) {
+        error = rd_kafka_send_offsets_to_transaction(s->prod, l, md, -1);
+        if (!error || !rd_kafka_error_is_retriable(error))
+            break;
+        rd_kafka_error_destroy(error);
+        error = NULL;
+    }
+    rd_kafka_consumer_group_metadata_destroy(md);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (error)
+        return txn_fail(s, error, "send_offsets_to_transaction", errstr,
+                        errstr_size);
+    for (int i = 0; i < TXN_RETRIES; i++) {
+        error = rd_kafka_commit_transaction(s->prod, -1);
+        if (!error || !rd_kafka_error_is_retriable(error))
+            break;
+        rd_kafka_error_destroy(error);
+        error = NULL;
+    }
+    if (error)
+        return txn_fail(s, error, "commit_transaction", errstr, errstr_size);
+    s->txn_open = false;
+    tt_metrics_add(s->metrics, TT_M_TXN_COMMITTED, 1);
+    return TT_ERR_OK;
+}
+
+/* At-least-once: wait for every delivery report of the batch. */
+static tt_err_t deliver(tt_stream_t *s, char *errstr, size_t errstr_size)
+{
+    rd_kafka_resp_err_t kerr = rd_kafka_flush(s->prod, DELIVERY_WAIT_MS);
+
+    if (kerr)
+        return tt_errf(TT_ERR_TIMEOUT, errstr, errstr_size,
+                       "delivery: %s after %d ms", rd_kafka_err2str(kerr),
+                       DELIVERY_WAIT_MS);
+    if (s->dr_failed)
+        return tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                       "delivery: %" PRIu64 " messages failed, first: %s",
+                       s->dr_failed, s->dr_error);
+    return TT_ERR_OK;
+}
+
+/* Marks every ready partition for a new restore from its checkpoint (the
+ * store lost writes that Kafka has). */
+static void resync_all(tt_stream_t *s)
+{
+    rd_kafka_topic_partition_list_t *l =
+        rd_kafka_topic_partition_list_new(s->n_parts > 0 ? s->n_parts : 1);
+
+    for (int32_t p = 0; p < s->n_parts; p++) {
+        if (s->parts[p].phase != P_READY)
+            continue;
+        rd_kafka_topic_partition_list_add(l, s->conf->kafka.input_topic, p);
+        s->parts[p].phase = P_PENDING;
+        s->parts[p].dropped_min = -1;
+    }
+    if (l->cnt)
+        rd_kafka_pause_partitions(s->cons, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* The batch's states and changelog checkpoints into the store. */
+static tt_err_t store_write(tt_stream_t *s, char *errstr, size_t errstr_size)
+{
+    size_t n_users = tt_proc_n_users(s->proc);
+    tt_err_t err = TT_ERR_OK;
+
+    for (size_t i = 0; i < n_users && !err; i++) {
+        int32_t part;
+        int64_t uid;
+        const struct tt_user_state *st = tt_proc_user(s->proc, i, &part, &uid);
+
+        if (!tt_proc_user_dirty(s->proc, i))
+            continue;
+        if (s->cache)
+            err = tt_ucache_put(s->cache, part, uid, st, errstr, errstr_size);
+        else
+            err = tt_state_batch_put(s->sb, part, uid, st, errstr,
+                                     errstr_size);
+    }
+    for (size_t k = 0; k < s->n_batch_parts && !err; k++) {
+        const struct part *p = &s->parts[s->batch_parts[k]];
+
+        /* Only a fully acknowledged changelog moves the checkpoint; an
+         * older checkpoint is always safe (records are full states). */
+        if (p->cl_sent > 0 && p->cl_acked == p->cl_sent && p->cl_max >= 0)
+            err = tt_restore_put_checkpoint(s->sb, s->batch_parts[k],
+                                            p->cl_max + 1, errstr,
+                                            errstr_size);
+    }
+    if (!err)
+        err = s->cache ? tt_ucache_commit(s->cache, s->sb, errstr, errstr_size)
+                       : tt_state_commit(s->st, s->sb, errstr, errstr_size);
+    if (!err) {
+        s->store_failures = 0;
+        return TT_ERR_OK;
+    }
+    tt_state_batch_clear(s->sb);
+    if (s->cache)
+        tt_ucache_rollback(s->cache);
+    if (++s->store_failures >= STORE_FAILURES_MAX)
+        return err;
+    tt_log_error(s->log, "stream",
+                 "state store write failed (%s): restoring every partition "
+                 "from the changelog",
+                 errstr);
+    resync_all(s);
+    return TT_ERR_OK;
+}
+
+static void account(tt_stream_t *s)
+{
+    struct tt_proc_stats ps;
+    size_t n_out;
+    const struct tt_proc_out *outs = tt_proc_outputs(s->proc, &n_out);
+    int64_t now = tt_time_wall_ms();
+
+    tt_proc_stats(s->proc, &ps);
+    tt_metrics_add(s->metrics, TT_M_APPLIED, ps.applied - s->pstats.applied);
+    tt_metrics_add(s->metrics, TT_M_DUPLICATES,
+                   ps.duplicates - s->pstats.duplicates);
+    tt_metrics_add(s->metrics, TT_M_UNKNOWN_ITEMS,
+                   ps.unknown_items - s->pstats.unknown_items);
+    tt_metrics_add(s->metrics, TT_M_RECOMPUTES,
+                   ps.recomputes - s->pstats.recomputes);
+    tt_metrics_add(s->metrics, TT_M_GRU_STEPS, ps.steps - s->pstats.steps);
+    tt_metrics_add(s->metrics, TT_M_BATCHES, 1);
+    s->pstats = ps;
+    for (size_t i = 0; i < n_out; i++) {
+        int64_t ts = s->ev_ts[outs[i].in];
+
+        if (outs[i].applied && ts > 0)
+            tt_metrics_observe_latency(s->metrics, (double)(now - ts), 1);
+    }
+    for (size_t k = 0; k < s->n_batch_parts; k++)
+        s->parts[s->batch_parts[k]].committed =
+            s->parts[s->batch_parts[k]].next;
+}
+
+tt_err_t tt_stream_flush(tt_stream_t *s, char *errstr, size_t errstr_size)
+{
+    const struct tt_proc_view *v = tt_mhold_view(s->mhold);
+    bool recovered = false;
+    tt_err_t err;
+
+    if (s->n_msgs == 0)
+        return TT_ERR_OK;
+    err = load_states(s, errstr, errstr_size);
+    if (!err)
+        err = tt_proc_run(s->proc, v);
+    if (err)
+        return err;
+    err = tt_stream_ensure_txn(s, errstr, errstr_size);
+    if (err)
+        return err;
+    err = produce_results(s, v, errstr, errstr_size);
+    if (!err && s->eos) {
+        err = commit_txn(s, errstr, errstr_size);
+        recovered = true; /* commit_txn recovers by itself */
+    } else if (!err) {
+        err = deliver(s, errstr, errstr_size);
+    }
+    if (!recovered && (err == TT_ERR_KAFKA || err == TT_ERR_TIMEOUT)) {
+        /* Produce or delivery failed: nothing of the batch reached the
+         * store or the offsets (outputs already delivered may come twice in
+         * at-least-once mode). */
+        char msg[512];
+
+        snprintf(msg, sizeof(msg), "%s", errstr);
+        err = tt_stream_recover(s, RD_KAFKA_RESP_ERR__FAIL, false, msg,
+                                errstr, errstr_size);
+    }
+    if (err == TT_ERR_ABORTED)
+        return TT_ERR_OK;
+    if (err)
+        return err;
+    err = store_write(s, errstr, errstr_size);
+    if (err)
+        return err;
+    if (!s->eos) {
+        rd_kafka_topic_partition_list_t *l = batch_offsets(s);
+
+        /* Asynchronous: a lost commit only means replayed (skipped)
+         * events after a crash. */
+        rd_kafka_commit(s->cons, l, 1);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    account(s);
+    tt_stream_batch_reset(s);
+    return TT_ERR_OK;
+}
