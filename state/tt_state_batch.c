@@ -84,7 +84,7 @@ tt_err_t tt_state_batch_put(tt_state_batch_t *b, int32_t partition,
 {
     rocksdb_column_family_handle_t *h;
     uint8_t key[TT_USTATE_USER_KEY_SIZE];
-    size_t need = tt_ustate_encoded_size(s), len;
+    size_t need = TT_USTATE_SIZE_MAX(s->dim, s->hist_len), len;
     tt_err_t err;
 
     if (user_id < 0)

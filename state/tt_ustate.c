@@ -193,22 +193,100 @@ bool tt_ustate_equal(const struct tt_user_state *a,
     return true;
 }
 
-size_t tt_ustate_encoded_size(const struct tt_user_state *s)
-{
-    return TT_USTATE_HEADER_SIZE + 4u * (size_t)s->dim +
-           TT_USTATE_ITEM_SIZE * (size_t)s->hist_len + TT_USTATE_CRC_SIZE;
-}
-
 static bool item_valid(int64_t item_id, int64_t offset, int32_t category)
 {
     return item_id >= 0 && offset >= -1 && category >= -1;
+}
+
+/* History entries as three unsigned LEB128 varints: the item id, the offset
+ * (first entry offset + 1, then the zigzag of the difference from the
+ * previous entry, computed modulo 2^64 so any pair of offsets round-trips),
+ * and category + 1.  Ids, offset steps and categories are small numbers, so
+ * an entry takes ~6 bytes instead of 20 fixed ones; the history is 90% of a
+ * record, and the record is what RocksDB, its WAL, compaction and the
+ * changelog move around. */
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Reads a varint from [*pp, end); false when truncated, longer than 64 bits
+ * or not in its shortest form (so that every state has one encoding). */
+static bool get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+{
+    const uint8_t *p = *pp;
+    uint64_t x = 0;
+
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        uint8_t b;
+
+        if (p == end)
+            return false;
+        b = *p++;
+        if (shift == 63 && b > 1)
+            return false;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            if (b == 0 && shift > 0)
+                return false;
+            *pp = p;
+            *v = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+static uint64_t zigzag(uint64_t d)
+{
+    return (d << 1) ^ (0 - (d >> 63));
+}
+
+static uint64_t unzigzag(uint64_t z)
+{
+    return (z >> 1) ^ (0 - (z & 1));
+}
+
+static uint64_t offset_code(const struct tt_ustate_item *hist, uint32_t i)
+{
+    if (i == 0)
+        return (uint64_t)hist[0].offset + 1;
+    return zigzag((uint64_t)hist[i].offset - (uint64_t)hist[i - 1].offset);
+}
+
+size_t tt_ustate_encoded_size(const struct tt_user_state *s)
+{
+    size_t n = TT_USTATE_HEADER_SIZE + 4u * (size_t)s->dim +
+               TT_USTATE_CRC_SIZE;
+
+    for (uint32_t i = 0; i < s->hist_len; i++)
+        n += varint_len((uint64_t)s->hist[i].item_id) +
+             varint_len(offset_code(s->hist, i)) +
+             varint_len((uint64_t)((int64_t)s->hist[i].category + 1));
+    return n;
 }
 
 tt_err_t tt_ustate_encode(const struct tt_user_state *s, uint8_t *buf,
                           size_t cap, size_t *len, char *errstr,
                           size_t errstr_size)
 {
-    size_t need = tt_ustate_encoded_size(s), body;
+    size_t need, body;
     uint8_t *p;
 
     if (s->dim > TT_USTATE_DIM_MAX || s->dim > s->dim_max)
@@ -226,10 +304,26 @@ tt_err_t tt_ustate_encode(const struct tt_user_state *s, uint8_t *buf,
         return tt_errf(TT_ERR_RANGE, errstr, errstr_size,
                        "user state: last event time %lld is negative",
                        (long long)s->last_event_ms);
-    if (need > cap)
-        return tt_errf(TT_ERR_OVERFLOW, errstr, errstr_size,
-                       "user state: record of %zu bytes, buffer of %zu", need,
-                       cap);
+    for (uint32_t i = 0; i < s->hist_len; i++) {
+        const struct tt_ustate_item *it = &s->hist[i];
+
+        if (!item_valid(it->item_id, it->offset, it->category))
+            return tt_errf(TT_ERR_RANGE, errstr, errstr_size,
+                           "user state: history[%u] out of range (item %lld "
+                           "offset %lld category %d)",
+                           i, (long long)it->item_id, (long long)it->offset,
+                           (int)it->category);
+    }
+    /* The exact size costs a pass over the history; skip it when the
+     * buffer holds the largest possible record anyway. */
+    need = TT_USTATE_SIZE_MAX(s->dim, s->hist_len);
+    if (need > cap) {
+        need = tt_ustate_encoded_size(s);
+        if (need > cap)
+            return tt_errf(TT_ERR_OVERFLOW, errstr, errstr_size,
+                           "user state: record of %zu bytes, buffer of %zu",
+                           need, cap);
+    }
     buf[0] = TT_USTATE_VERSION;
     buf[1] = s->cell;
     put_u16(buf + 2, (uint16_t)s->dim);
@@ -247,22 +341,14 @@ tt_err_t tt_ustate_encode(const struct tt_user_state *s, uint8_t *buf,
                            "user state: embedding[%u] is not finite", i);
         put_u32(p, u);
     }
-    for (uint32_t i = 0; i < s->hist_len; i++, p += TT_USTATE_ITEM_SIZE) {
-        const struct tt_ustate_item *it = &s->hist[i];
-
-        if (!item_valid(it->item_id, it->offset, it->category))
-            return tt_errf(TT_ERR_RANGE, errstr, errstr_size,
-                           "user state: history[%u] out of range (item %lld "
-                           "offset %lld category %d)",
-                           i, (long long)it->item_id, (long long)it->offset,
-                           (int)it->category);
-        put_u64(p, (uint64_t)it->item_id);
-        put_u64(p + 8, (uint64_t)it->offset);
-        put_u32(p + 16, (uint32_t)it->category);
+    for (uint32_t i = 0; i < s->hist_len; i++) {
+        p = put_varint(p, (uint64_t)s->hist[i].item_id);
+        p = put_varint(p, offset_code(s->hist, i));
+        p = put_varint(p, (uint64_t)((int64_t)s->hist[i].category + 1));
     }
-    body = need - TT_USTATE_CRC_SIZE;
-    put_u32(buf + body, tt_crc32c(buf, body));
-    *len = need;
+    body = (size_t)(p - buf);
+    put_u32(p, tt_crc32c(buf, body));
+    *len = body + TT_USTATE_CRC_SIZE;
     return TT_ERR_OK;
 }
 
@@ -292,9 +378,9 @@ tt_err_t tt_ustate_decode(const void *data, size_t len,
                           struct tt_user_state *s, char *errstr,
                           size_t errstr_size)
 {
-    const uint8_t *p = data;
+    const uint8_t *p = data, *end;
     uint32_t dim, n, skip = 0;
-    size_t want;
+    uint64_t prev = 0;
     tt_err_t err;
 
     tt_ustate_reset(s);
@@ -306,10 +392,11 @@ tt_err_t tt_ustate_decode(const void *data, size_t len,
                        "user state: record of %zu bytes is truncated", len);
     dim = get_u16(p + 2);
     n = get_u16(p + 4);
-    want = TT_USTATE_HEADER_SIZE + 4u * (size_t)dim +
-           TT_USTATE_ITEM_SIZE * (size_t)n + TT_USTATE_CRC_SIZE;
+    end = p + len - TT_USTATE_CRC_SIZE;
     if (p[1] > TT_USTATE_CELL_ACTIVE || get_u16(p + 6) != 0 ||
-        dim > TT_USTATE_DIM_MAX || want != len)
+        dim > TT_USTATE_DIM_MAX ||
+        TT_USTATE_HEADER_SIZE + 4u * (size_t)dim + 3u * (size_t)n >
+            len - TT_USTATE_CRC_SIZE)
         return tt_errf(TT_ERR_CORRUPT, errstr, errstr_size,
                        "user state: malformed header (cell %u, dim %u, "
                        "%u history entries, %zu bytes)",
@@ -325,29 +412,41 @@ tt_err_t tt_ustate_decode(const void *data, size_t len,
     for (uint32_t i = 0; i < dim; i++, p += 4) {
         uint32_t u = get_u32(p);
 
-        if (!bits_finite(u)) {
-            tt_ustate_reset(s);
+        if (!bits_finite(u))
             return tt_errf(TT_ERR_CORRUPT, errstr, errstr_size,
                            "user state: embedding[%u] is not finite", i);
-        }
         s->emb[i] = bits_float(u);
     }
-    if (n > s->hist_cap) {
+    /* A history longer than the buffer keeps its newest entries; the older
+     * ones are still parsed, since offsets are chained. */
+    if (n > s->hist_cap)
         skip = n - s->hist_cap;
-        p += (size_t)skip * TT_USTATE_ITEM_SIZE;
-    }
-    for (uint32_t i = skip; i < n; i++, p += TT_USTATE_ITEM_SIZE) {
-        struct tt_ustate_item *it = &s->hist[i - skip];
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t item, code, cat, off;
 
-        it->item_id = (int64_t)get_u64(p);
-        it->offset = (int64_t)get_u64(p + 8);
-        it->category = (int32_t)get_u32(p + 16);
-        if (!item_valid(it->item_id, it->offset, it->category)) {
-            tt_ustate_reset(s);
+        if (!get_varint(&p, end, &item) || !get_varint(&p, end, &code) ||
+            !get_varint(&p, end, &cat))
+            return tt_errf(TT_ERR_CORRUPT, errstr, errstr_size,
+                           "user state: history[%u] truncated or malformed",
+                           i);
+        off = i == 0 ? code - 1 : prev + unzigzag(code);
+        if (item > (uint64_t)INT64_MAX || (i == 0 && code > (uint64_t)1 << 63) ||
+            (int64_t)off < -1 || cat > (uint64_t)INT32_MAX + 1)
             return tt_errf(TT_ERR_CORRUPT, errstr, errstr_size,
                            "user state: history[%u] out of range", i);
+        prev = off;
+        if (i >= skip) {
+            struct tt_ustate_item *it = &s->hist[i - skip];
+
+            it->item_id = (int64_t)item;
+            it->offset = (int64_t)off;
+            it->category = (int32_t)((int64_t)cat - 1);
         }
     }
+    if (p != end)
+        return tt_errf(TT_ERR_CORRUPT, errstr, errstr_size,
+                       "user state: %zu bytes after the history",
+                       (size_t)(end - p));
     p = data;
     s->cell = p[1];
     s->dim = dim;

@@ -49,14 +49,23 @@
  *     24            8     last_event_ms: event time of the last event (i64,
  *                         -1 when none)
  *     32            4d    embedding
- *     32+4d         20n   history, oldest first, each entry:
- *                           +0  8  item id (i64, >= 0)
- *                           +8  8  input offset of the event (i64, >= -1;
- *                                  -1 when the event came from no log)
- *                           +16 4  item category (i32, -1 = none)
- *     32+4d+20n     4     CRC-32C of bytes [0, 32+4d+20n)
- *   Total 36 + 4d + 20n bytes (2292 for d = 64, n = 100).  Embedding values
- *   are finite.
+ *     32+4d         H     history, oldest first: n entries, each three
+ *                         unsigned LEB128 varints (7 bits a byte, low
+ *                         first, shortest form, at most 64 bits):
+ *                           item id (>= 0)
+ *                           offset code: entry 0: offset + 1; entry i > 0:
+ *                             zigzag(offset_i - offset_{i-1}) with the
+ *                             difference taken modulo 2^64
+ *                             (zigzag(x) = (x << 1) ^ (x >> 63), arithmetic)
+ *                           category + 1 (0 = no category)
+ *                         Offsets are input offsets (>= -1; -1 when the event
+ *                         came from no log).  3 <= H/n <= 24 bytes; ~6 for
+ *                         small ids and consecutive offsets.
+ *     32+4d+H       4     CRC-32C of bytes [0, 32+4d+H)
+ *   Total 36 + 4d + H bytes (about 950 for d = 64 and 100 entries, against
+ *   2292 with fixed 20-byte entries: bench/bench_state.c measured the
+ *   difference).  Embedding values are finite.  Every state has exactly
+ *   one encoding.
  *
  *   Metadata record, version 1:
  *     0             1     version = 1
@@ -83,12 +92,16 @@
 #define TT_USTATE_DIM_MAX 4096u
 #define TT_USTATE_HIST_MAX 65535u
 #define TT_USTATE_HEADER_SIZE 32u
-#define TT_USTATE_ITEM_SIZE 20u
+/* The most bytes one encoded history entry takes (9 + 10 + 5). */
+#define TT_USTATE_ITEM_SIZE 24u
 #define TT_USTATE_CRC_SIZE 4u
+/* The most bytes a record of `dim` floats and `n` history entries takes. */
+#define TT_USTATE_SIZE_MAX(dim, n)                                             \
+    (TT_USTATE_HEADER_SIZE + 4u * (size_t)(dim) +                              \
+     TT_USTATE_ITEM_SIZE * (size_t)(n) + TT_USTATE_CRC_SIZE)
 /* The largest user record any version-1 writer produces. */
 #define TT_USTATE_RECORD_MAX                                                   \
-    (TT_USTATE_HEADER_SIZE + 4u * TT_USTATE_DIM_MAX +                          \
-     TT_USTATE_ITEM_SIZE * TT_USTATE_HIST_MAX + TT_USTATE_CRC_SIZE)
+    TT_USTATE_SIZE_MAX(TT_USTATE_DIM_MAX, TT_USTATE_HIST_MAX)
 
 #define TT_USTATE_KEY_USER 0x75 /* 'u' */
 #define TT_USTATE_KEY_META 0x6D /* 'm' */
@@ -158,7 +171,8 @@ tt_err_t tt_ustate_copy(struct tt_user_state *dst,
 bool tt_ustate_equal(const struct tt_user_state *a,
                      const struct tt_user_state *b);
 
-/* Bytes tt_ustate_encode() writes for `s`. */
+/* Bytes tt_ustate_encode() writes for `s` (a pass over the history; at
+ * most TT_USTATE_SIZE_MAX(s->dim, s->hist_len)). */
 size_t tt_ustate_encoded_size(const struct tt_user_state *s);
 
 /*

@@ -20,16 +20,15 @@
 
 /* Written by an independent Python implementation of the layout documented
  * in tt_ustate.h: cell active, d = 3, two history entries. */
-static const uint8_t golden[88] = {
+static const uint8_t golden[56] = {
     0x01, 0x01, 0x03, 0x00, 0x02, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     0x7b, 0x68, 0xe5, 0xcf, 0x8b, 0x01, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3f,
-    0x00, 0x00, 0x00, 0xbf, 0x00, 0x00, 0x80, 0x3e, 0xe9, 0x03, 0x00, 0x00,
-    0x00, 0x00, 0x00, 0x00, 0x37, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x03, 0x00, 0x00, 0x00, 0xd2, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0x38, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
-    0x12, 0x42, 0x31, 0xc2,
+    0x00, 0x00, 0x00, 0xbf, 0x00, 0x00, 0x80, 0x3e, 0xe9, 0x07, 0x38, 0x04,
+    0xd2, 0x0f, 0x02, 0x00, 0xe9, 0x34, 0xe8, 0x34,
 };
+/* Where the history starts in `golden` (32 + 4 * 3). */
+#define GOLDEN_HIST 44
 
 static void fill_golden(struct tt_user_state *s)
 {
@@ -126,13 +125,25 @@ static void test_round_trip_random(void **unused)
         assert_int_equal(tt_ustate_encode(&s, buf, TT_USTATE_RECORD_MAX, &len,
                                           NULL, 0),
                          TT_ERR_OK);
-        assert_int_equal(len, 36 + 4 * (size_t)dim + 20 * (size_t)s.hist_len);
+        assert_int_equal(len, tt_ustate_encoded_size(&s));
+        assert_true(len <= TT_USTATE_SIZE_MAX(dim, s.hist_len));
+        assert_true(len >= 36 + 4 * (size_t)dim + 3 * (size_t)s.hist_len);
         assert_int_equal(tt_ustate_decode(buf, len, &d, NULL, 0), TT_ERR_OK);
         assert_true(tt_ustate_equal(&s, &d));
+        /* The exact-size path: a buffer of exactly len bytes, and one less. */
+        assert_int_equal(tt_ustate_encode(&s, buf, len, &len, NULL, 0),
+                         TT_ERR_OK);
+        assert_int_equal(tt_ustate_encode(&s, buf, len - 1, &len, NULL, 0),
+                         TT_ERR_OVERFLOW);
     }
-    /* The size the brief plans for: d = 64, history 100. */
-    fill_random(&s, &rng, 64, 100);
-    assert_int_equal(tt_ustate_encoded_size(&s), 2292);
+    /* The size the brief plans for: d = 64, history 100, item ids below
+     * 2^21 (3-byte varints), consecutive offsets, small categories. */
+    fill_random(&s, &rng, 64, 0);
+    for (int i = 0; i < 100; i++)
+        tt_ustate_push(&s, (1 << 14) + (int64_t)tt_rng_below(&rng, 1 << 20),
+                       123456 + i, (int32_t)tt_rng_below(&rng, 100) - 1);
+    /* 5 bytes an entry, plus 2 for the first offset (123457: 3 bytes). */
+    assert_int_equal(tt_ustate_encoded_size(&s), 36 + 256 + 100 * 5 + 2);
     tt_ustate_release(&s);
     tt_ustate_release(&d);
     free(buf);
@@ -242,11 +253,6 @@ static void test_versions_and_malformed(void **unused)
     reseal(b, sizeof(golden));
     assert_int_equal(tt_ustate_decode(b, sizeof(golden), &d, NULL, 0),
                      TT_ERR_CORRUPT);
-    memcpy(b, golden, sizeof(golden)); /* negative item id */
-    b[44 + 7] = 0x80;
-    reseal(b, sizeof(golden));
-    assert_int_equal(tt_ustate_decode(b, sizeof(golden), &d, NULL, 0),
-                     TT_ERR_CORRUPT);
     memcpy(b, golden, sizeof(golden)); /* last event time below -1 */
     b[24] = 0xfe;
     memset(b + 25, 0xff, 7);
@@ -256,6 +262,94 @@ static void test_versions_and_malformed(void **unused)
     assert_int_equal(d.dim, 0);
     assert_int_equal(d.hist_len, 0);
     tt_ustate_release(&d);
+}
+
+/* A record with golden's header and embedding, `n` history entries made of
+ * the bytes (h, hlen), and a valid checksum. */
+static size_t make_rec(uint8_t *out, uint16_t n, const char *h, size_t hlen)
+{
+    memcpy(out, golden, GOLDEN_HIST);
+    out[4] = (uint8_t)n;
+    out[5] = (uint8_t)(n >> 8);
+    memcpy(out + GOLDEN_HIST, h, hlen);
+    reseal(out, GOLDEN_HIST + hlen + 4);
+    return GOLDEN_HIST + hlen + 4;
+}
+
+static void test_history_varints(void **unused)
+{
+    static const struct {
+        const char *what;
+        uint16_t n;
+        const char *h;
+        size_t hlen;
+        tt_err_t want;
+    } cases[] = {
+        {"item INT64_MAX", 1, "\xff\xff\xff\xff\xff\xff\xff\xff\x7f\x01\x00",
+         11, TT_ERR_OK},
+        {"item 2^63", 1,
+         "\xff\xff\xff\xff\xff\xff\xff\xff\x80\x01\x01\x00", 12,
+         TT_ERR_CORRUPT},
+        {"10th byte above 1", 1,
+         "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x02\x01\x00", 12,
+         TT_ERR_CORRUPT},
+        {"11-byte varint", 1,
+         "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01\x01\x00", 13,
+         TT_ERR_CORRUPT},
+        {"not shortest form", 1, "\x81\x00\x01\x00", 4, TT_ERR_CORRUPT},
+        {"offset code 2^63", 1,
+         "\x05\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01\x00", 12,
+         TT_ERR_OK},
+        {"offset code 2^63+1", 1,
+         "\x05\x81\x80\x80\x80\x80\x80\x80\x80\x80\x01\x00", 12,
+         TT_ERR_CORRUPT},
+        {"category INT32_MAX", 1, "\x05\x01\x80\x80\x80\x80\x08", 7,
+         TT_ERR_OK},
+        {"category 2^31", 1, "\x05\x01\x81\x80\x80\x80\x08", 7,
+         TT_ERR_CORRUPT},
+        {"offset below -1", 2, "\x05\x01\x00\x06\x03\x00", 6,
+         TT_ERR_CORRUPT},
+        {"offset -1 after 0", 2, "\x05\x01\x00\x06\x01\x00", 6, TT_ERR_OK},
+        {"byte after the history", 1, "\x05\x01\x00\x00", 4,
+         TT_ERR_CORRUPT},
+        {"truncated varint", 2, "\x05\x01\x00\x80\x80\x80", 6,
+         TT_ERR_CORRUPT},
+        {"fewer bytes than 3 per entry", 3, "\x05\x01\x00\x06\x01\x00", 6,
+         TT_ERR_CORRUPT},
+    };
+    struct tt_user_state d, e;
+    uint8_t b[128], again[128];
+    size_t len, len2;
+
+    (void)unused;
+    assert_int_equal(tt_ustate_init(&d, 8, 4), TT_ERR_OK);
+    assert_int_equal(tt_ustate_init(&e, 8, 4), TT_ERR_OK);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        len = make_rec(b, cases[i].n, cases[i].h, cases[i].hlen);
+        if (tt_ustate_decode(b, len, &d, NULL, 0) != cases[i].want)
+            fail_msg("case \"%s\"", cases[i].what);
+        if (cases[i].want != TT_ERR_OK)
+            continue;
+        /* What decodes re-encodes to the same bytes. */
+        assert_int_equal(tt_ustate_encode(&d, again, sizeof(again), &len2,
+                                          NULL, 0),
+                         TT_ERR_OK);
+        assert_int_equal(len2, len);
+        assert_memory_equal(again, b, len);
+    }
+    /* Extreme values round-trip, offset differences wrapping mod 2^64. */
+    fill_golden(&e);
+    e.hist_len = 0;
+    tt_ustate_push(&e, INT64_MAX, -1, INT32_MAX);
+    tt_ustate_push(&e, 0, INT64_MAX, -1);
+    tt_ustate_push(&e, 5, -1, 0);
+    tt_ustate_push(&e, 7, INT64_MAX - 1, 2);
+    assert_int_equal(tt_ustate_encode(&e, b, sizeof(b), &len, NULL, 0),
+                     TT_ERR_OK);
+    assert_int_equal(tt_ustate_decode(b, len, &d, NULL, 0), TT_ERR_OK);
+    assert_true(tt_ustate_equal(&d, &e));
+    tt_ustate_release(&d);
+    tt_ustate_release(&e);
 }
 
 static void test_capacity_bounds(void **unused)
@@ -393,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_round_trip_random),
         cmocka_unit_test(test_truncations_and_bit_flips),
         cmocka_unit_test(test_versions_and_malformed),
+        cmocka_unit_test(test_history_varints),
         cmocka_unit_test(test_capacity_bounds),
         cmocka_unit_test(test_history_bound),
         cmocka_unit_test(test_keys),
