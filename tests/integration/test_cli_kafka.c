@@ -165,7 +165,8 @@ static void test_produce_consume_cli(void **state)
     assert_int_equal(count_lines(r->out), 1 + 150);
     assert_true(!strncmp(r->out, "partition,offset,user_id,item_id,",
                          strlen("partition,offset,user_id,item_id,")));
-    /* the same group continues after the 150 it committed */
+    /* the same group continues after the 150 it committed (and waits
+     * for more: only the idle timeout ends this run) */
     snprintf(args, sizeof(args),
              "consume --topic %s --group %s --from-beginning "
              "--timeout-ms 3000 --format json --set kafka.brokers=%s",
@@ -187,8 +188,8 @@ static void test_produce_consume_cli(void **state)
                     sizeof(junk));
     }
     snprintf(args, sizeof(args),
-             "consume --topic %s --from-beginning --timeout-ms 3000 "
-             "--set kafka.brokers=%s",
+             "consume --topic %s --from-beginning --max 202 "
+             "--timeout-ms 10000 --set kafka.brokers=%s",
              topic, brokers);
     twotime(r, args);
     if (r->rc)
