@@ -139,6 +139,8 @@ tt_err_t tt_eventprod_send(tt_eventprod_t *p, const struct tt_event *ev,
                            char *errstr, size_t errstr_size)
 {
     uint8_t key[TT_UKEY_LEN];
+    rd_kafka_vu_t vus[4];
+    rd_kafka_error_t *error;
     size_t len;
     int waited = 0;
     rd_kafka_resp_err_t rerr;
@@ -153,12 +155,25 @@ tt_err_t tt_eventprod_send(tt_eventprod_t *p, const struct tt_event *ev,
     if (err)
         return err;
     tt_ukey_encode(ev->user_id, key);
+    /* produceva rather than the RD_KAFKA_V_ macros, whose type checks are
+     * GNU statement expressions (clang -Wpedantic warns about them). */
+    vus[0].vtype = RD_KAFKA_VTYPE_RKT;
+    vus[0].u.rkt = p->rkt;
+    vus[1].vtype = RD_KAFKA_VTYPE_KEY;
+    vus[1].u.mem.ptr = key;
+    vus[1].u.mem.size = sizeof(key);
+    vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
+    vus[2].u.mem.ptr = p->buf;
+    vus[2].u.mem.size = len;
+    vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vus[3].u.i = RD_KAFKA_MSG_F_COPY;
     for (;;) {
-        rerr = rd_kafka_producev(p->rk, RD_KAFKA_V_RKT(p->rkt),
-                                 RD_KAFKA_V_KEY(key, sizeof(key)),
-                                 RD_KAFKA_V_VALUE(p->buf, len),
-                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                 RD_KAFKA_V_END);
+        error = rd_kafka_produceva(p->rk, vus, 4);
+        rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (error) {
+            rerr = rd_kafka_error_code(error);
+            rd_kafka_error_destroy(error);
+        }
         if (rerr != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break;
         if (waited == 0)

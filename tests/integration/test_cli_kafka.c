@@ -94,6 +94,7 @@ static void produce_raw(const struct tt_conf_kafka *kc, const char *topic,
                         size_t len)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_vu_t vus[4];
     rd_kafka_t *rk;
     char errstr[512];
 
@@ -102,13 +103,17 @@ static void produce_raw(const struct tt_conf_kafka *kc, const char *topic,
                      RD_KAFKA_CONF_OK);
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     assert_non_null(rk);
-    assert_int_equal(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic),
-                                       RD_KAFKA_V_KEY(key, key_len),
-                                       RD_KAFKA_V_VALUE((void *)val, len),
-                                       RD_KAFKA_V_MSGFLAGS(
-                                           RD_KAFKA_MSG_F_COPY),
-                                       RD_KAFKA_V_END),
-                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    vus[0].u.cstr = topic;
+    vus[1].vtype = RD_KAFKA_VTYPE_KEY;
+    vus[1].u.mem.ptr = (void *)key;
+    vus[1].u.mem.size = key_len;
+    vus[2].vtype = RD_KAFKA_VTYPE_VALUE;
+    vus[2].u.mem.ptr = (void *)val;
+    vus[2].u.mem.size = len;
+    vus[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    vus[3].u.i = RD_KAFKA_MSG_F_COPY;
+    assert_null(rd_kafka_produceva(rk, vus, 4));
     assert_int_equal(rd_kafka_flush(rk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
     rd_kafka_destroy(rk);
 }

@@ -80,7 +80,7 @@ static void test_properties_pass_through(void **state)
         "kafka.properties.security.protocol=sasl_plaintext",
         "kafka.properties.sasl.mechanisms=PLAIN",
         "kafka.properties.sasl.username=alice",
-        "kafka.properties.sasl.password=" SECRET,
+        ("kafka.properties.sasl.password=" SECRET),
         /* a topic-level property falls through to the default topic conf */
         "kafka.properties.compression.type=lz4",
         "kafka.properties.statistics.interval.ms=1000",
@@ -119,7 +119,7 @@ static void test_unknown_property_named(void **state)
 {
     static const char *const sets[] = {
         "kafka.properties.socket.timeout.ms=1000",
-        "kafka.properties.no.such.thing=" SECRET,
+        ("kafka.properties.no.such.thing=" SECRET),
     };
     struct tt_conf conf;
     rd_kafka_conf_t *rk = (rd_kafka_conf_t *)&conf; /* must become NULL */
@@ -193,8 +193,8 @@ static void test_secret_value_never_in_errstr(void **state)
 static void test_secret_not_in_later_error(void **state)
 {
     static const char *const sets[] = {
-        "kafka.properties.sasl.password=" SECRET,
-        "kafka.properties.ssl.key.password=" SECRET,
+        ("kafka.properties.sasl.password=" SECRET),
+        ("kafka.properties.ssl.key.password=" SECRET),
         "kafka.properties.message.max.bytes=-1",
     };
     struct tt_conf conf;
