@@ -171,7 +171,7 @@ static tt_state_t *open_store(const char *path, const struct opts *o)
 
     c.path = (char *)path;
     c.cache_mb = (int)o->cache_mb;
-    c.write_buffer_mb = 64;
+    c.write_buffer_mb = 32; /* the conf default */
     if (tt_state_new(&st, &c, err, sizeof(err))) {
         fprintf(stderr, "bench_state: %s\n", err);
         exit(1);
@@ -380,7 +380,7 @@ int main(int argc, char **argv)
     char tmpl[512], base[600], work[600];
     double sum = 0;
 
-    b.o = (struct opts){.users = 200000, .batch = 500, .batches = 200,
+    b.o = (struct opts){.users = 200000, .batch = 500, .batches = 1000,
                         .warm = 50, .dim = 64, .hist = 100, .parts = 4,
                         .cache = 20000, .runs = 5, .cache_mb = 64,
                         .zipf = 1.1, .dir = NULL};
