@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/tt_kern.h"
+
 tt_err_t tt_adam_init(struct tt_adam *a, size_t n, double lr)
 {
     memset(a, 0, sizeof *a);
@@ -60,6 +62,7 @@ float tt_adam_sqrt1(float x)
     return ksqrt(x);
 }
 
+TT_KERN_CLONES
 void tt_adam_apply(struct tt_adam *a, float *restrict param,
                    const float *restrict grad, size_t off, size_t n)
 {
@@ -77,6 +80,7 @@ void tt_adam_apply(struct tt_adam *a, float *restrict param,
     }
 }
 
+TT_KERN_CLONES
 void tt_sgd_apply(float *restrict param, const float *restrict grad, size_t n,
                   float lr)
 {

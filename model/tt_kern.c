@@ -101,24 +101,28 @@ float tt_kern_tanh1(float x)
     return ktanh(x);
 }
 
+TT_KERN_CLONES
 void tt_kern_exp(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = kexp(x[i]);
 }
 
+TT_KERN_CLONES
 void tt_kern_sigmoid(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = ksigmoid(x[i]);
 }
 
+TT_KERN_CLONES
 void tt_kern_tanh(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         y[i] = ktanh(x[i]);
 }
 
+TT_KERN_CLONES
 float tt_kern_dot(const float *restrict a, const float *restrict b, size_t n)
 {
     float acc[16] = {0};
@@ -147,6 +151,7 @@ float tt_kern_dot(const float *restrict a, const float *restrict b, size_t n)
  */
 #define GEMV_BLOCK 32
 
+TT_KERN_CLONES
 void tt_kern_gemv_t(float *restrict y, const float *restrict a, size_t lda,
                     const float *restrict x, size_t n_in, size_t n_out)
 {
@@ -185,6 +190,7 @@ void tt_kern_gemv_t(float *restrict y, const float *restrict a, size_t lda,
     }
 }
 
+TT_KERN_CLONES
 void tt_kern_axpy(float *restrict y, float alpha, const float *restrict x,
                   size_t n)
 {
@@ -192,6 +198,7 @@ void tt_kern_axpy(float *restrict y, float alpha, const float *restrict x,
         y[i] += alpha * x[i];
 }
 
+TT_KERN_CLONES
 void tt_kern_scale(float *y, const float *x, float s, size_t n)
 {
     for (size_t i = 0; i < n; i++)

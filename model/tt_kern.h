@@ -32,6 +32,29 @@
 
 #include <stddef.h>
 
+/*
+ * The hot kernels are compiled for AVX-512, AVX2 and the baseline and the
+ * best one is picked at load time (GCC/Clang target_clones, glibc ifunc).
+ * Wider vectors change the speed, not the result: each output's IEEE
+ * operations and their order are fixed by the code, and contraction into
+ * FMA is off in ISO C mode (-std=c11, which the build uses; the golden
+ * vectors in tests/data/gru_golden.txt check it).
+ */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TT_NO_CLONES 1 /* ifunc resolvers run before the TSan runtime */
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) && !defined(TT_NO_CLONES)
+#define TT_NO_CLONES 1
+#endif
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(TT_NO_CLONES)
+#define TT_KERN_CLONES __attribute__((target_clones("avx512f", "avx2", \
+                                                    "default")))
+#else
+#define TT_KERN_CLONES
+#endif
+
 /* sum_i a[i] * b[i] in a fixed order: 16 interleaved partial sums, then a
  * fixed pairwise reduction, then the tail added in order. */
 float tt_kern_dot(const float *a, const float *b, size_t n);

@@ -3,21 +3,21 @@
  * item features) by minibatch Adam or SGD on the sampled softmax, order
  * ignored.
  *
- * A minibatch of B positives runs in three phases separated by barriers:
+ * A minibatch of B positives runs in two phases separated by barriers:
  *
  *   A  each thread takes a contiguous share of the positives: draws the p
  *      negatives (rng seeded by (seed, epoch, position in the epoch), so the
- *      draw does not depend on the threads), scores the offer set and keeps
- *      the logit gradients g.
- *   B  gradients are summed into per-row accumulators.  Every row has one
- *      owner thread (row index mod threads); each thread walks the whole
- *      batch in order and adds only into rows it owns, so every row's sum
- *      runs in batch order, whoever owns it.
- *   C  each thread applies L2, Adam/SGD to the rows it owns that the batch
- *      touched (lazy updates), then clears them.
+ *      draw does not depend on the threads), scores the offer set, keeps the
+ *      logit gradients g, the user's gradient dphi = sum_j g_j x_j and a
+ *      copy of phi_u (what the item gradients g_j phi_u need).
+ *   B  every parameter row has one owner thread (row index mod threads);
+ *      each thread walks the whole batch in order, adds the contributions
+ *      to the rows it owns (reading only the batch buffers), then applies
+ *      L2 and Adam/SGD to those rows (lazy updates) and clears them.
  *
- * Nothing depends on timing, and not even on the number of threads: the
- * same seed gives the same embeddings bit for bit with 1 or 8 threads.
+ * Every row's gradient is summed in batch order whoever owns it, so the
+ * result depends neither on timing nor on the number of threads: the same
+ * seed gives the same embeddings bit for bit with 1 or 8 threads.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -53,6 +53,7 @@ struct s1 {
     uint32_t *cat;                /* [n_items] row of G */
     uint32_t *offer, *bu;         /* [batch][p + 1], [batch] */
     float *gl;                    /* [batch][p + 1] */
+    float *pb, *db;               /* [batch][dd]: phi_u copy, dphi */
     struct touched tl[MAX_THREADS][3];
     double loss[MAX_THREADS];
     /* progress, owned by thread 0 */
@@ -81,6 +82,8 @@ static void s1_free(struct s1 *s)
     free(s->offer);
     free(s->bu);
     free(s->gl);
+    free(s->pb);
+    free(s->db);
     for (int t = 0; t < MAX_THREADS; t++)
         for (int k = 0; k < 3; k++)
             free(s->tl[t][k].rows);
@@ -99,13 +102,15 @@ static inline void touch(uint8_t *flag, struct touched *tl, uint32_t row)
     }
 }
 
-/* Phase A for positives [lo, hi) of the batch starting at b0. */
+/* Phase A for positives [lo, hi) of the batch starting at b0, whose size
+ * gives the gradient scale 1 / nb. */
 static void phase_a(struct s1 *s, int tid, uint32_t epoch, size_t b0,
-                    size_t lo, size_t hi)
+                    size_t nb, size_t lo, size_t hi)
 {
     const uint32_t p1 = s->p + 1, d = s->d, fd = s->fd, dd = s->dd;
     const uint64_t seed = s->o->seed ^ tt_rng_mix64(TT_TRAIN_STREAM_S1_NEG +
                                                     epoch);
+    const float scale = 1.0f / (float)nb;
     double loss = 0.0;
 
     for (size_t k = lo; k < hi; k++) {
@@ -113,7 +118,7 @@ static void phase_a(struct s1 *s, int tid, uint32_t epoch, size_t b0,
         const uint32_t u = s->ds->user[j], pos = s->ds->item[j];
         const float *ph = s->phi + (size_t)u * dd;
         uint32_t *off = s->offer + k * p1;
-        float *g = s->gl + k * p1;
+        float *g = s->gl + k * p1, *dp = s->db + k * dd;
         struct tt_rng rng;
 
         tt_rng_seed(&rng, seed, b0 + k);
@@ -128,46 +133,49 @@ static void phase_a(struct s1 *s, int tid, uint32_t epoch, size_t b0,
                                     fd);
         }
         loss += tt_softmax_logits(g, p1, g);
+        for (uint32_t q = 0; q < p1; q++)
+            g[q] *= scale;
+        memcpy(s->pb + k * dd, ph, dd * sizeof(float));
+        memset(dp, 0, dd * sizeof(float));
+        for (uint32_t q = 0; q < p1; q++) {
+            tt_kern_axpy(dp, g[q], s->x + (size_t)off[q] * d, d);
+            if (fd)
+                tt_kern_axpy(dp + d, g[q], s->g + (size_t)s->cat[off[q]] * fd,
+                             fd);
+        }
     }
     s->loss[tid] += loss;
 }
 
-/* Phase B: this thread's rows, in batch order. */
+/* Phase B, accumulation: this thread's rows, in batch order, from the batch
+ * buffers only (other threads update their rows meanwhile). */
 static void phase_b(struct s1 *s, int tid, size_t nb)
 {
     const uint32_t p1 = s->p + 1, d = s->d, fd = s->fd, dd = s->dd;
-    const float scale = 1.0f / (float)nb;
     struct touched *tl = s->tl[tid];
 
     for (size_t k = 0; k < nb; k++) {
         const uint32_t u = s->bu[k];
         const uint32_t *off = s->offer + k * p1;
         const float *g = s->gl + k * p1;
-        const float *ph = s->phi + (size_t)u * dd;
+        const float *ph = s->pb + k * dd;
 
         if (owner(u, s->nt) == (uint32_t)tid) {
-            float *gp = s->gphi + (size_t)u * dd;
-
             touch(s->tphi, &tl[0], u);
-            for (uint32_t q = 0; q < p1; q++) {
-                tt_kern_axpy(gp, scale * g[q], s->x + (size_t)off[q] * d, d);
-                if (fd)
-                    tt_kern_axpy(gp + d, scale * g[q],
-                                 s->g + (size_t)s->cat[off[q]] * fd, fd);
-            }
+            tt_kern_axpy(s->gphi + (size_t)u * dd, 1.0f, s->db + k * dd, dd);
         }
         for (uint32_t q = 0; q < p1; q++) {
             const uint32_t it = off[q];
 
             if (owner(it, s->nt) == (uint32_t)tid) {
                 touch(s->tx, &tl[1], it);
-                tt_kern_axpy(s->gx + (size_t)it * d, scale * g[q], ph, d);
+                tt_kern_axpy(s->gx + (size_t)it * d, g[q], ph, d);
             }
             if (fd && owner(s->cat[it], s->nt) == (uint32_t)tid) {
                 const uint32_t c = s->cat[it];
 
                 touch(s->tg, &tl[2], c);
-                tt_kern_axpy(s->gg + (size_t)c * fd, scale * g[q], ph + d, fd);
+                tt_kern_axpy(s->gg + (size_t)c * fd, g[q], ph + d, fd);
             }
         }
     }
@@ -250,10 +258,9 @@ static void s1_worker(void *ctx, int tid)
                 tt_adam_next(&s->ax);
                 tt_adam_next(&s->ag);
             }
-            phase_a(s, tid, epoch, b0, lo, hi);
+            phase_a(s, tid, epoch, b0, nb, lo, hi);
             tt_team_barrier(&s->team);
             phase_b(s, tid, nb);
-            tt_team_barrier(&s->team);
             apply_rows(s, &s->tl[tid][0], s->phi, s->gphi, s->tphi, &s->aphi,
                        s->dd);
             apply_rows(s, &s->tl[tid][1], s->x, s->gx, s->tx, &s->ax, s->d);
@@ -330,9 +337,11 @@ tt_err_t tt_stage1_train(const struct tt_dataset *ds,
     s->offer = malloc(s->batch * (s->p + 1) * sizeof *s->offer);
     s->bu = malloc(s->batch * sizeof *s->bu);
     s->gl = malloc(s->batch * (s->p + 1) * sizeof *s->gl);
+    s->pb = malloc(s->batch * s->dd * sizeof *s->pb);
+    s->db = malloc(s->batch * s->dd * sizeof *s->db);
     if (!s->phi || !s->x || !s->g || !s->gphi || !s->gx || !s->gg ||
         !s->tphi || !s->tx || !s->tg || !s->perm || !s->cat || !s->offer ||
-        !s->bu || !s->gl)
+        !s->bu || !s->gl || !s->pb || !s->db)
         goto out_nomem;
     for (int t = 0; t < s->nt; t++) {
         /* a thread owns at most one row per positive / offered item */

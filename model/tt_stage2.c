@@ -28,6 +28,7 @@
  * epoch's parameters are kept, and training stops after `patience` epochs
  * without improvement (patience 0: run all epochs, still keep the best).
  */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -558,6 +559,9 @@ tt_err_t tt_stage2_train(const struct tt_dataset *ds,
         err = tt_errf(err, errstr, errstr_size, "cannot create a barrier");
         goto out_free;
     }
+    /* the workers are the parallelism: OpenBLAS threads inside their sgemm
+     * calls would only compete with them (a process-wide setting) */
+    openblas_set_num_threads(1);
     s->t0 = s->last_report = tt_time_mono_ns();
     err = tt_team_run(&s->team, s2_worker, s, errstr, errstr_size);
     tt_team_release(&s->team);

@@ -1,0 +1,428 @@
+/*
+ * twotime train: reads an interaction log, splits it by time, runs stage 1
+ * and stage 2 of 2TS (early stopping on the streaming MRR of the validation
+ * part) and saves the model file.  Progress on stderr, a summary on stdout.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli/tt_cli.h"
+#include "common/tt_log.h"
+#include "common/tt_time.h"
+#include "model/tt_eval.h"
+#include "model/tt_model.h"
+#include "model/tt_reader.h"
+#include "model/tt_train.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: twotime train --input LOG --out MODEL [options]\n"
+            "\n"
+            "Sorts LOG by time and keeps the first eval.train_frac for\n"
+            "training and the next eval.valid_frac for validation; stage 1\n"
+            "learns phi_u and x_i (sampled softmax), stage 2 learns psi, the\n"
+            "two GRU cells and W (2TS-Plus), keeping the epoch with the best\n"
+            "streaming MRR on the validation part.  Writes MODEL atomically.\n"
+            "\n"
+            "options:\n"
+            "  -i, --input LOG          interaction log (- for stdin)\n"
+            "  -o, --out MODEL          model file to write\n"
+            "  -f, --format F           auto, csv, udata, dat, mlcsv [auto]\n"
+            "      --skip-bad           skip malformed lines instead of failing\n"
+            "  -c, --config FILE        configuration [conf/twotime.conf if\n"
+            "                           present]\n"
+            "  -s, --set KEY=VALUE      override one setting (repeatable)\n"
+            "      --seed N             train.seed\n"
+            "      --plus, --no-plus    model.plus\n"
+            "      --tstar N            model.tstar (t*)\n"
+            "      --k N                model.k (K)\n"
+            "      --dim N              model.dim (d)\n"
+            "      --threads N          train.threads\n"
+            "      --mode M             2ts, or gru (one GRU for every user from\n"
+            "                           psi: the GRU4Rec-style baseline) [2ts]\n"
+            "      --inactive-all-users also train the inactive cell on the\n"
+            "                           first t* events of active users\n"
+            "      --valid-sample N     validation interactions scored per\n"
+            "                           epoch [20000; 0 = all]\n"
+            "      --model-version N    version stored in the model [1]\n"
+            "  -q, --quiet              no progress log\n"
+            "  -h, --help               show this help\n");
+}
+
+enum {
+    OPT_SKIP_BAD = 256,
+    OPT_SEED,
+    OPT_PLUS,
+    OPT_NO_PLUS,
+    OPT_TSTAR,
+    OPT_K,
+    OPT_DIM,
+    OPT_THREADS,
+    OPT_MODE,
+    OPT_INACTIVE_ALL,
+    OPT_VALID_SAMPLE,
+    OPT_VERSION,
+};
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!s || !*s || *s == '-')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Peak resident memory of the process, MiB. */
+static double peak_mib(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0.0;
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+struct progress {
+    tt_log_t *log;
+    int stage;
+    uint64_t stage_t0;
+    double best_mrr;
+    uint32_t best_epoch, epochs_run;
+};
+
+static void on_progress(void *ctx, const struct tt_train_progress *p)
+{
+    struct progress *pr = ctx;
+    uint64_t now = tt_time_mono_ns();
+    double done, elapsed, eta;
+
+    if (p->stage != pr->stage) {
+        pr->stage = p->stage;
+        pr->stage_t0 = now;
+    }
+    if (p->stage == 2 && p->fraction >= 1.0) {
+        pr->epochs_run = p->epoch;
+        if (p->valid_mrr >= 0 &&
+            (pr->best_epoch == 0 || p->valid_mrr > pr->best_mrr)) {
+            pr->best_mrr = p->valid_mrr;
+            pr->best_epoch = p->epoch;
+        }
+    }
+    if (!pr->log)
+        return;
+    done = ((double)(p->epoch - 1) + p->fraction) / (double)p->epochs;
+    elapsed = tt_time_secs(pr->stage_t0, now);
+    eta = done > 0 ? elapsed * (1.0 - done) / done : 0.0;
+    if (p->valid_mrr >= 0)
+        tt_log_info(pr->log, "train",
+                    "stage %d epoch %u/%u done: loss %.4f, validation MRR "
+                    "%.4f, %.0f %s/s, ETA %.0f s (at most)",
+                    p->stage, p->epoch, p->epochs, p->loss, p->valid_mrr,
+                    p->rate, p->stage == 1 ? "positives" : "steps", eta);
+    else
+        tt_log_info(pr->log, "train",
+                    "stage %d epoch %u/%u %3.0f%%: loss %.4f, %.0f %s/s, "
+                    "ETA %.0f s",
+                    p->stage, p->epoch, p->epochs, 100.0 * p->fraction,
+                    p->loss, p->rate,
+                    p->stage == 1 ? "positives" : "steps", eta);
+}
+
+/* Appends "key=value" to the overrides (storage owned by `own`). */
+static int add_set(char **sets, int *n, char **own, int *n_own,
+                   const char *key, const char *value)
+{
+    size_t len = strlen(key) + strlen(value) + 2;
+    char *s = malloc(len);
+
+    if (!s)
+        return -1;
+    snprintf(s, len, "%s=%s", key, value);
+    own[(*n_own)++] = s;
+    sets[(*n)++] = s;
+    return 0;
+}
+
+int tt_cmd_train(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"input", required_argument, NULL, 'i'},
+        {"out", required_argument, NULL, 'o'},
+        {"format", required_argument, NULL, 'f'},
+        {"skip-bad", no_argument, NULL, OPT_SKIP_BAD},
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"plus", no_argument, NULL, OPT_PLUS},
+        {"no-plus", no_argument, NULL, OPT_NO_PLUS},
+        {"tstar", required_argument, NULL, OPT_TSTAR},
+        {"k", required_argument, NULL, OPT_K},
+        {"dim", required_argument, NULL, OPT_DIM},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"mode", required_argument, NULL, OPT_MODE},
+        {"inactive-all-users", no_argument, NULL, OPT_INACTIVE_ALL},
+        {"valid-sample", required_argument, NULL, OPT_VALID_SAMPLE},
+        {"model-version", required_argument, NULL, OPT_VERSION},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static const struct {
+        int opt;
+        const char *key;
+    } direct[] = {
+        {OPT_SEED, "train.seed"}, {OPT_TSTAR, "model.tstar"},
+        {OPT_K, "model.k"},       {OPT_DIM, "model.dim"},
+        {OPT_THREADS, "train.threads"},
+    };
+    const char *input = NULL, *out = NULL, *conf_path = NULL;
+    enum tt_format fmt = TT_FORMAT_AUTO;
+    enum tt_train_mode mode = TT_MODE_2TS;
+    bool skip_bad = false, quiet = false, inactive_all = false;
+    bool conf_loaded = false;
+    uint64_t valid_sample = 20000, version = 1, skipped = 0;
+    char **sets = NULL, **own = NULL, err[512];
+    int n_sets = 0, n_own = 0, rc = TT_EXIT_USAGE, c;
+    struct tt_conf conf;
+    struct tt_dataset ds;
+    struct tt_split split;
+    struct tt_train_opts o;
+    struct tt_stage1 s1;
+    struct tt_eval_opts eo;
+    struct progress pr;
+    tt_eval_t *ev = NULL;
+    tt_model_t *m = NULL;
+    tt_log_t *log = NULL;
+    enum tt_log_level level = TT_LOG_INFO;
+    struct tt_model_info info;
+    uint64_t t0;
+    double s2_secs = 0.0, read_secs;
+
+    memset(&ds, 0, sizeof ds);
+    memset(&s1, 0, sizeof s1);
+    memset(&pr, 0, sizeof pr);
+    /* at most one override per argument */
+    sets = calloc((size_t)argc + 1, sizeof *sets);
+    own = calloc((size_t)argc + 1, sizeof *own);
+    if (!sets || !own) {
+        tt_cli_error("train", "out of memory");
+        rc = TT_EXIT_FAIL;
+        goto out;
+    }
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "i:o:f:c:s:qh", longopts, NULL)) !=
+           -1) {
+        uint64_t v;
+
+        switch (c) {
+        case 'i':
+            input = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 'f':
+            if (tt_format_parse(optarg, &fmt) != TT_ERR_OK) {
+                tt_cli_error("train", "unknown format '%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_SKIP_BAD:
+            skip_bad = true;
+            break;
+        case 'c':
+            conf_path = optarg;
+            break;
+        case 's':
+            sets[n_sets++] = optarg;
+            break;
+        case OPT_PLUS:
+        case OPT_NO_PLUS:
+            if (add_set(sets, &n_sets, own, &n_own, "model.plus",
+                        c == OPT_PLUS ? "true" : "false"))
+                goto out_nomem;
+            break;
+        case OPT_SEED:
+        case OPT_TSTAR:
+        case OPT_K:
+        case OPT_DIM:
+        case OPT_THREADS:
+            for (size_t k = 0; k < sizeof direct / sizeof *direct; k++)
+                if (direct[k].opt == c &&
+                    add_set(sets, &n_sets, own, &n_own, direct[k].key, optarg))
+                    goto out_nomem;
+            break;
+        case OPT_MODE:
+            if (!strcmp(optarg, "2ts")) {
+                mode = TT_MODE_2TS;
+            } else if (!strcmp(optarg, "gru")) {
+                mode = TT_MODE_GRU_ALL;
+            } else {
+                tt_cli_error("train", "unknown mode '%s' (2ts or gru)",
+                             optarg);
+                goto out;
+            }
+            break;
+        case OPT_INACTIVE_ALL:
+            inactive_all = true;
+            break;
+        case OPT_VALID_SAMPLE:
+        case OPT_VERSION:
+            if (parse_u64(optarg, &v)) {
+                tt_cli_error("train", "--%s: not a number: '%s'",
+                             c == OPT_VERSION ? "model-version"
+                                              : "valid-sample",
+                             optarg);
+                goto out;
+            }
+            if (c == OPT_VERSION)
+                version = v;
+            else
+                valid_sample = v;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            usage(stdout);
+            rc = TT_EXIT_OK;
+            goto out;
+        default:
+            fprintf(stderr, "see 'twotime train --help'\n");
+            goto out;
+        }
+    }
+    if (optind < argc) {
+        tt_cli_error("train", "unexpected argument '%s'", argv[optind]);
+        goto out;
+    }
+    if (!input || !out) {
+        tt_cli_error("train", "--input and --out are required");
+        usage(stderr);
+        goto out;
+    }
+    rc = tt_cli_load_conf(&conf, conf_path, sets, n_sets);
+    if (rc != TT_EXIT_OK)
+        goto out;
+    conf_loaded = true;
+    rc = TT_EXIT_FAIL;
+    tt_train_opts_from_conf(&o, &conf);
+    o.mode = mode;
+    o.inactive_all_users = inactive_all;
+    if (conf.log_level && tt_log_level_parse(conf.log_level, &level) != 0)
+        level = TT_LOG_INFO;
+    if (!quiet) {
+        log = tt_log_new(stderr, level);
+        if (!log)
+            goto out_nomem;
+    }
+    pr.log = log;
+
+    /* the log */
+    t0 = tt_time_mono_ns();
+    if (tt_dataset_init(&ds) != TT_ERR_OK)
+        goto out_nomem;
+    if (tt_dataset_read(&ds, input, fmt, skip_bad, &skipped, err,
+                        sizeof err) != TT_ERR_OK) {
+        tt_cli_error("train", "%s", err);
+        goto out;
+    }
+    read_secs = tt_time_secs(t0, tt_time_mono_ns());
+    if (skipped)
+        tt_log_warn(log, "train", "%s: skipped %llu malformed line(s)", input,
+                    (unsigned long long)skipped);
+    if (tt_split_compute(&ds, conf.eval.train_frac, conf.eval.valid_frac,
+                         &split) != TT_ERR_OK ||
+        split.train_end == 0) {
+        tt_cli_error("train", "%s: %zu events cannot be split %.2f/%.2f",
+                     input, ds.n, conf.eval.train_frac, conf.eval.valid_frac);
+        goto out;
+    }
+    printf("read %zu events (%u users, %u items) in %.2f s; train %zu, "
+           "validation %zu\n",
+           ds.n, tt_dataset_n_users(&ds), tt_dataset_n_items(&ds), read_secs,
+           split.train_end, split.valid_end - split.train_end);
+
+    /* validation: streaming MRR on (a fixed sample of) the next slice */
+    memset(&eo, 0, sizeof eo);
+    eo.negatives = (uint32_t)conf.eval.negatives;
+    eo.seed = conf.eval.seed;
+    eo.max_scored = (size_t)valid_sample;
+    eo.threads = o.threads;
+    eo.tstar = o.tstar;
+    if (split.valid_end > split.train_end &&
+        tt_eval_new(&ev, &ds, &split, split.train_end, split.valid_end, &eo,
+                    err, sizeof err) != TT_ERR_OK) {
+        tt_log_warn(log, "train",
+                    "no validation (%s): keeping the last epoch", err);
+        ev = NULL;
+    }
+
+    if (tt_stage1_train(&ds, &split, &o, on_progress, &pr, &s1, err,
+                        sizeof err) != TT_ERR_OK) {
+        tt_cli_error("train", "stage 1: %s", err);
+        goto out;
+    }
+    printf("stage 1: %.2f s, %u epochs, D = %u; peak memory %.0f MiB\n",
+           s1.seconds, o.epochs1, s1.dim, peak_mib());
+    if (tt_stage2_train(&ds, &split, &s1, &o, version,
+                        ev ? tt_eval_validate : NULL, ev, on_progress, &pr,
+                        &m, &s2_secs, err, sizeof err) != TT_ERR_OK) {
+        tt_cli_error("train", "stage 2: %s", err);
+        goto out;
+    }
+    if (ev)
+        printf("stage 2: %.2f s, %u epochs run, best epoch %u (validation "
+               "MRR %.4f); peak memory %.0f MiB\n",
+               s2_secs, pr.epochs_run, pr.best_epoch, pr.best_mrr,
+               peak_mib());
+    else
+        printf("stage 2: %.2f s, %u epochs; peak memory %.0f MiB\n", s2_secs,
+               pr.epochs_run, peak_mib());
+    if (tt_model_save(m, out, err, sizeof err) != TT_ERR_OK) {
+        tt_cli_error("train", "%s", err);
+        goto out;
+    }
+    tt_model_get_info(m, &info);
+    printf("model %s: version %llu, D = %u, t* = %u, K = %u, %s, %u items, "
+           "%u active users\n",
+           out, (unsigned long long)info.version, info.dim, info.tstar,
+           info.k,
+           info.gru_all ? "GRU baseline" : (info.plus ? "2TS-Plus" : "2TS"),
+           info.n_items, info.n_active);
+    if (fflush(stdout) != 0) {
+        tt_cli_error("train", "cannot write the output");
+        goto out;
+    }
+    rc = TT_EXIT_OK;
+    goto out;
+
+out_nomem:
+    tt_cli_error("train", "out of memory");
+    rc = TT_EXIT_FAIL;
+out:
+    tt_model_destroy(m);
+    tt_stage1_release(&s1);
+    tt_eval_destroy(ev);
+    tt_dataset_release(&ds);
+    tt_log_destroy(log);
+    if (conf_loaded)
+        tt_conf_release(&conf);
+    for (int i = 0; i < n_own; i++)
+        free(own[i]);
+    free(own);
+    free(sets);
+    return rc;
+}
