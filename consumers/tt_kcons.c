@@ -17,7 +17,7 @@ struct tt_kcons_s {
     bool batch_cut;
     /* A failure seen inside a callback, reported by the next poll. */
     tt_err_t fail;
-    char fail_msg[256];
+    char fail_msg[512];
     bool closed;
 };
 
