@@ -59,9 +59,10 @@ struct tt_state_stats {
 };
 
 /*
- * Opens (creating if missing) the store at conf->path with every column
- * family it has.  Fails with TT_ERR_STATE and "locked" in errstr when another
- * process or handle has it open, TT_ERR_VERSION when it was written in an
+ * Opens (creating if missing; the parent directory must exist) the store at
+ * conf->path with every column family it has.  Fails with TT_ERR_STATE and
+ * "locked" in errstr when another process or handle has it open,
+ * TT_ERR_VERSION when it was written in an
  * unknown store format, TT_ERR_IO/TT_ERR_CORRUPT/TT_ERR_STATE with RocksDB's
  * message otherwise, TT_ERR_INVAL for a bad conf.  conf is borrowed.
  */

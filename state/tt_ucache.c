@@ -226,6 +226,11 @@ tt_err_t tt_ucache_new(tt_ucache_t **cp, tt_state_t *st, uint32_t capacity,
     }
     c->n_free = capacity;
     c->stats.capacity = capacity;
+    c->stats.bytes =
+        sizeof(*c) + nb * sizeof(uint32_t) +
+        (size_t)capacity *
+            (sizeof(struct ent) + dim_max * sizeof(float) +
+             hist_cap * sizeof(struct tt_ustate_item) + 2 * sizeof(uint32_t));
     *cp = c;
     return TT_ERR_OK;
 

@@ -6,8 +6,8 @@
  * keeping their decoded states in memory saves a RocksDB lookup and a decode
  * per event.  Entries are decoded `struct tt_user_state`s in one slab
  * allocated at creation (capacity x (4 dim_max + 24 hist_cap + ~100) bytes;
- * 100k users of d = 64, history 100: about 275 MB); the hot path never
- * allocates.
+ * 100k users of d = 64, history 100: about 275 MB; history 256: 650 MB);
+ * the hot path never allocates.
  *
  * Write-back within a commit: tt_ucache_put() only updates the entry and
  * marks it dirty; tt_ucache_commit() adds every dirty entry to the caller's
@@ -19,7 +19,10 @@
  * per `capacity` distinct users.  When a commit fails or a Kafka transaction
  * aborts, tt_ucache_rollback() forgets every uncommitted change, so what the
  * cache serves is always what the store holds plus this commit's puts:
- * results are identical with and without the cache (tested).
+ * results are identical with and without the cache (tested) for the
+ * read-modify-write-commit cycle of the processor.  (Reads through the cache
+ * see this commit's puts; tt_state_get_many() alone does not, since a write
+ * batch is not readable: read each user once per commit.)
  *
  * Threading: one thread at a time, the same that uses the tt_state_t.
  */
@@ -43,6 +46,7 @@ struct tt_ucache_stats {
     uint32_t size;      /* entries in use */
     uint32_t dirty;     /* entries not yet committed */
     uint32_t capacity;
+    uint64_t bytes;     /* memory held by the cache */
 };
 
 /*

@@ -430,8 +430,9 @@ tt_err_t tt_ustate_decode(const void *data, size_t len,
                            "user state: history[%u] truncated or malformed",
                            i);
         off = i == 0 ? code - 1 : prev + unzigzag(code);
-        if (item > (uint64_t)INT64_MAX || (i == 0 && code > (uint64_t)1 << 63) ||
-            (int64_t)off < -1 || cat > (uint64_t)INT32_MAX + 1)
+        if (item > (uint64_t)INT64_MAX ||
+            (i == 0 && code > (uint64_t)1 << 63) || (int64_t)off < -1 ||
+            cat > (uint64_t)INT32_MAX + 1)
             return tt_errf(TT_ERR_CORRUPT, errstr, errstr_size,
                            "user state: history[%u] out of range", i);
         prev = off;

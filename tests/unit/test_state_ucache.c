@@ -325,6 +325,8 @@ static void test_cache_equivalence(void **state)
     assert_int_equal(cs.dirty, 0);
     tt_ucache_stats(r[2].cache, &cs);
     assert_true(cs.hits > cs.misses);
+    /* The slab: at least the entries' embedding and history buffers. */
+    assert_true(cs.bytes > 2048u * (DIM * 4 + HIST * 20));
     assert_int_equal(cs.evictions, 0);
     for (int k = 0; k < R; k++) {
         for (int i = 0; i < MAXB; i++)

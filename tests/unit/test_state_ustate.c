@@ -429,8 +429,10 @@ static void test_keys(void **unused)
     (void)unused;
     tt_rng_seed(&rng, 3, 0);
     for (int i = 0; i < 10000; i++) {
-        int64_t x = (int64_t)(tt_rng_next(&rng) >> (1 + tt_rng_below(&rng, 63)));
-        int64_t y = (int64_t)(tt_rng_next(&rng) >> (1 + tt_rng_below(&rng, 63)));
+        unsigned sx = 1 + (unsigned)tt_rng_below(&rng, 63);
+        unsigned sy = 1 + (unsigned)tt_rng_below(&rng, 63);
+        int64_t x = (int64_t)(tt_rng_next(&rng) >> sx);
+        int64_t y = (int64_t)(tt_rng_next(&rng) >> sy);
         int c;
 
         tt_ustate_user_key(a, x);
