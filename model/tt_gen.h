@@ -14,8 +14,10 @@
  *  - users: theta_u = mu + sigma * z (E|theta_u - mu|^2 = sigma^2 = Var_m),
  *    drifting as a random walk (drift per sqrt(day)) between sessions.
  *  - each user's number of events T_u follows p(T) ~ (T + 1)^-alpha on
- *    [1, cap], the cap chosen so that the counts add up to n_events (counts
- *    are then rescaled to sum to n_events exactly).
+ *    [1, cap], the cap chosen so that the counts add up to n_events but at
+ *    most 200 times the mean (then all counts are scaled up instead, which
+ *    raises the minimum); the counts are rescaled to sum to n_events
+ *    exactly.
  *  - users are present from the start or (a fraction new_user_rate of them)
  *    arrive uniformly during the log; each is active in a time window and
  *    interacts in sessions (mean session_len events, seconds to minutes
@@ -62,10 +64,11 @@ struct tt_gen_opts {
     uint32_t candidates;   /* candidate pool per draw */
 };
 
-/* The defaults: 1M events, 20k users, 5k items, alpha 1.6 (about 10% of
- * users above 100 events), dim 16, sigma 0.5, drift 0.02, 30% new users, no
- * categories, zipf 1.0, temp 0.1, session_prob 0.5, session_len 8, 120 days
- * from 2020-01-01, 64 candidates, seed 1. */
+/* The defaults: 1M events, 20k users, 5k items, alpha 1.4 (with these
+ * defaults: median 4 events per user, 10% of users above 100, about 140
+ * above 1000, the largest near 2000), dim 16, sigma 0.5, drift 0.02, 20% new
+ * users, no categories, zipf 0.6, temp 0.1, session_prob 0.5, session_len
+ * 8, 120 days from 2020-01-01, 64 candidates, seed 1. */
 void tt_gen_opts_init(struct tt_gen_opts *opts);
 
 /* A generator for `opts` (copied).  TT_ERR_INVAL for out-of-range options,
