@@ -807,6 +807,12 @@ static void test_crash_keeps_offsets_with_states(void **state)
     while (access(ready, F_OK) != 0 && tries++ < 2000)
         nanosleep(&ts, NULL);
     assert_true(access(ready, F_OK) == 0);
+    /* Another process holds the store: a clear refusal, no crash. */
+    st = (tt_state_t *)(uintptr_t)1;
+    assert_int_equal(tt_state_new(&st, &f->conf, err, sizeof(err)),
+                     TT_ERR_STATE);
+    assert_null(st);
+    assert_non_null(strstr(err, "locked"));
     nanosleep(&ts, NULL);
     kill(pid, SIGKILL);
     assert_int_equal(waitpid(pid, &wstatus, 0), pid);
