@@ -378,6 +378,14 @@ static void test_two_consumers(void **state)
     tt_conf_release(&conf);
 }
 
+static void count_one(void *arg, const rd_kafka_message_t *msg)
+{
+    size_t *n = arg;
+
+    if (!msg->err && msg->len > 0)
+        (*n)++;
+}
+
 static void test_consume_rate(void **state)
 {
     struct tt_conf conf;
@@ -406,6 +414,18 @@ static void test_consume_rate(void **state)
         struct worker *ws[1] = {a};
 
         check_records(e, ws, 1);
+    }
+    /* The shared helper reads the same topic from the start in a new
+     * group. */
+    {
+        size_t counted = 0;
+
+        tt_itest_name(group, sizeof(group), "tt-rate-again");
+        assert_int_equal(tt_itest_consume(&conf.kafka, topic, group,
+                                          N_EVENTS, 10000, count_one,
+                                          &counted),
+                         N_EVENTS);
+        assert_int_equal(counted, N_EVENTS);
     }
     tt_itest_delete_topic(&conf.kafka, topic);
     worker_free(a);
