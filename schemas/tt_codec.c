@@ -204,7 +204,7 @@ struct walk {
     size_t errstr_size;
 };
 
-static void walk_fail(struct walk *w, const char *field)
+static inline void walk_fail(struct walk *w, const char *field)
 {
     if (w->err)
         return;
@@ -214,7 +214,7 @@ static void walk_fail(struct walk *w, const char *field)
                      (size_t)(w->end - w->start));
 }
 
-static int64_t walk_long(struct walk *w, const char *field)
+static inline int64_t walk_long(struct walk *w, const char *field)
 {
     int64_t v = 0;
 
@@ -223,7 +223,7 @@ static int64_t walk_long(struct walk *w, const char *field)
     return v;
 }
 
-static int32_t walk_int(struct walk *w, const char *field)
+static inline int32_t walk_int(struct walk *w, const char *field)
 {
     int32_t v = 0;
 
@@ -232,7 +232,7 @@ static int32_t walk_int(struct walk *w, const char *field)
     return v;
 }
 
-static void walk_bytes(struct walk *w, const char *field,
+static inline void walk_bytes(struct walk *w, const char *field,
                        const uint8_t **data, size_t *len)
 {
     *data = NULL;

@@ -94,7 +94,7 @@ static const uint32_t crc32c_table[256] = {
     0xbe2da0a5, 0x4c4623a6, 0x5f16d052, 0xad7d5351,
 };
 
-uint32_t tt_modelrec_crc32c(uint32_t crc, const void *data, size_t len)
+uint32_t tt_modelrec_crc32c_sw(uint32_t crc, const void *data, size_t len)
 {
     const uint8_t *p = data;
 
@@ -102,6 +102,50 @@ uint32_t tt_modelrec_crc32c(uint32_t crc, const void *data, size_t len)
     for (size_t i = 0; i < len; i++)
         crc = (crc >> 8) ^ crc32c_table[(crc ^ p[i]) & 0xFF];
     return ~crc;
+}
+
+/* A model is hundreds of MB that are checksummed when published and again
+ * when loaded; the SSE4.2 crc32 instruction does it ~30 times faster than
+ * the table, so use it where the CPU has it. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+    uint64_t c = ~crc;
+
+    for (; len >= 8; len -= 8, p += 8) {
+        uint64_t v;
+
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+    }
+    for (; len > 0; len--, p++)
+        c = __builtin_ia32_crc32qi((uint32_t)c, *p);
+    return ~(uint32_t)c;
+}
+
+static bool have_crc32c_hw(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("sse4.2");
+}
+#else
+static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+    return tt_modelrec_crc32c_sw(crc, p, len);
+}
+
+static bool have_crc32c_hw(void)
+{
+    return false;
+}
+#endif
+
+uint32_t tt_modelrec_crc32c(uint32_t crc, const void *data, size_t len)
+{
+    if (len >= 16 && have_crc32c_hw())
+        return crc32c_hw(crc, data, len);
+    return tt_modelrec_crc32c_sw(crc, data, len);
 }
 
 static tt_err_t need(size_t want, size_t cap, const char *what, char *errstr,

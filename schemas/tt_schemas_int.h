@@ -48,6 +48,10 @@ tt_err_t tt_schema_canonical_of(avro_schema_t schema, char *out, size_t cap,
                                 size_t *len, char *errstr,
                                 size_t errstr_size);
 
+/* The table-driven CRC-32C that tt_modelrec_crc32c() falls back to on CPUs
+ * without SSE4.2 (exposed so that tests check both). */
+uint32_t tt_modelrec_crc32c_sw(uint32_t crc, const void *data, size_t len);
+
 /* Fills errstr with "what: <avro_strerror()>" at once (Avro C keeps the
  * message in one global buffer that the next call overwrites) and returns
  * err. */
@@ -171,6 +175,12 @@ static inline bool tt_wire_get_varint(const uint8_t **p, const uint8_t *end,
     const uint8_t *q = *p;
     uint64_t u = 0;
 
+    /* Most fields (small ids, flags, lengths < 64) are one byte. */
+    if (q < end && *q < 0x80) {
+        *out = *q;
+        *p = q + 1;
+        return true;
+    }
     for (size_t i = 0; i < max; i++) {
         uint8_t b;
 

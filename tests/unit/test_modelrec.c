@@ -1,6 +1,6 @@
 /*
- * Unit tests of schemas/tt_modelrec: CRC-32C against a bit-by-bit reference
- * and the standard check value, the payload layouts (golden HEADER bytes from
+ * Unit tests of schemas/tt_modelrec: CRC-32C (SSE4.2 and table paths)
+ * against a bit-by-bit reference and the standard check value, the payload layouts (golden HEADER bytes from
  * Python's struct, round trips, chunk limits, every truncation), the COMMIT
  * digest, and a whole model published through tt_codec, shuffled as a
  * compacted topic may deliver it, and reassembled bit for bit.
@@ -18,6 +18,7 @@
 #include "common/tt_rng.h"
 #include "schemas/tt_codec.h"
 #include "schemas/tt_modelrec.h"
+#include "schemas/tt_schemas_int.h"
 
 static uint32_t crc32c_bitwise(const uint8_t *p, size_t n)
 {
@@ -38,6 +39,9 @@ static void test_crc32c(void **state)
 
     (void)state;
     assert_int_equal(tt_modelrec_crc32c(0, "123456789", 9), 0xE3069283u);
+    assert_int_equal(tt_modelrec_crc32c(0, "123456789123456789", 18),
+                     crc32c_bitwise((const uint8_t *)"123456789123456789",
+                                    18));
     assert_int_equal(tt_modelrec_crc32c(0, "", 0), 0);
     tt_rng_seed(&rng, 11, 0);
     for (size_t i = 0; i < sizeof(buf); i++)
@@ -48,6 +52,7 @@ static void test_crc32c(void **state)
         uint32_t whole = tt_modelrec_crc32c(0, buf, n);
 
         assert_int_equal(whole, crc32c_bitwise(buf, n));
+        assert_int_equal(tt_modelrec_crc32c_sw(0, buf, n), whole);
         assert_int_equal(tt_modelrec_crc32c(tt_modelrec_crc32c(0, buf, cut),
                                             buf + cut, n - cut),
                          whole);
