@@ -814,6 +814,7 @@ static void test_baselines(void **state)
                     r.change_n[1][TT_EVAL_STEPS_MAX + 1] >
                 0);
     /* a mismatched stage 1 is refused */
+    tt_eval_base_release(&ccf);
     s1.n_items++;
     assert_int_equal(tt_eval_base_init(&ccf, TT_BASE_CCF, ev, &s1),
                      TT_ERR_INVAL);
