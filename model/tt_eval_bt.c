@@ -128,7 +128,9 @@ static void progress(void *ctx, const struct tt_train_progress *p)
 {
     const struct prog *pc = ctx;
 
-    if (p->fraction < 1.0 && p->valid_mrr < 0)
+    /* One line per epoch: stage 2 reports the epoch's end again with the
+     * validation MRR, so only that one is logged. */
+    if (p->stage == 2 ? p->valid_mrr < 0 : p->fraction < 1.0)
         return;
     if (p->valid_mrr >= 0)
         tt_log_info(pc->log, "backtest",
