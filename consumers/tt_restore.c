@@ -107,25 +107,30 @@ tt_err_t tt_restore_new(tt_restore_t **rp, const struct tt_conf_kafka *kc,
     err = tt_state_batch_new(&r->b, st, errstr, errstr_size);
     if (err)
         goto fail;
-    err = tt_kconf_new(&conf, kc, errstr, errstr_size);
+    err = tt_kconf_new_role(&conf, kc, TT_KCONF_CONSUMER, errstr, errstr_size);
     if (err)
         goto fail;
     snprintf(group, sizeof(group), "%s.restore", kc->group_id);
-    /* read_committed: the end of a partition is its last stable offset, so
+    /* A short fetch wait: the end of a partition is seen within tens of
+     * milliseconds instead of half a second.  read_committed: the end of a partition is its last stable offset, so
      * records of aborted or open transactions are never restored.  EOF
      * events tell when the end is reached; an offset the log no longer has
      * is reported (not silently reset) so that the partition restarts from
      * the beginning with a cleared store. */
     if ((err = tt_kconf_set(conf, "group.id", group, errstr, errstr_size)) ||
-        (err = tt_kconf_require(conf, kc, "isolation.level", "read_committed",
-                                "the changelog restore", errstr,
-                                errstr_size)) ||
+        (err = tt_kconf_require_role(conf, kc, TT_KCONF_CONSUMER,
+                                     "isolation.level", "read_committed",
+                                     "the changelog restore", errstr,
+                                     errstr_size)) ||
         (err = tt_kconf_set(conf, "enable.partition.eof", "true", errstr,
                             errstr_size)) ||
         (err = tt_kconf_set(conf, "enable.auto.commit", "false", errstr,
                             errstr_size)) ||
         (err = tt_kconf_set(conf, "auto.offset.reset", "error", errstr,
-                            errstr_size)))
+                            errstr_size)) ||
+        (err = tt_kconf_default_role(conf, kc, TT_KCONF_CONSUMER,
+                                     "fetch.wait.max.ms", "20", errstr,
+                                     errstr_size)))
         goto fail;
     r->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
     if (!r->rk) {

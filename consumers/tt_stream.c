@@ -297,26 +297,33 @@ static tt_err_t consumer_new(tt_stream_t *s, char *errstr,
     char kerr[512];
     tt_err_t err;
 
-    err = tt_kconf_new(&conf, kc, errstr, errstr_size);
+    err = tt_kconf_new_role(&conf, kc, TT_KCONF_CONSUMER, errstr, errstr_size);
     if (err)
         return err;
     /* read_committed also makes committed-offset reads wait for a
      * previous owner's open transaction (KIP-447 stable offsets). */
-    if ((err = tt_kconf_require(conf, kc, "group.id", kc->group_id,
-                                "the stream group", errstr, errstr_size)) ||
-        (err = tt_kconf_require(conf, kc, "partition.assignment.strategy",
-                                "cooperative-sticky", "the stream", errstr,
-                                errstr_size)) ||
-        (err = tt_kconf_require(conf, kc, "enable.auto.commit", "false",
-                                "the stream's offset commits", errstr,
-                                errstr_size)) ||
-        (err = tt_kconf_require(conf, kc, "enable.auto.offset.store", "false",
-                                "the stream's offset commits", errstr,
-                                errstr_size)) ||
-        (err = tt_kconf_require(conf, kc, "isolation.level", "read_committed",
-                                "exactly-once", errstr, errstr_size)) ||
-        (err = tt_kconf_default(conf, kc, "auto.offset.reset", "earliest",
-                                errstr, errstr_size)))
+    if ((err = tt_kconf_require_role(conf, kc, TT_KCONF_CONSUMER,
+                                     "group.id", kc->group_id,
+                                     "the stream group", errstr,
+                                     errstr_size)) ||
+        (err = tt_kconf_require_role(conf, kc, TT_KCONF_CONSUMER,
+                                     "partition.assignment.strategy",
+                                     "cooperative-sticky", "the stream", errstr,
+                                     errstr_size)) ||
+        (err = tt_kconf_require_role(conf, kc, TT_KCONF_CONSUMER,
+                                     "enable.auto.commit", "false",
+                                     "the stream's offset commits", errstr,
+                                     errstr_size)) ||
+        (err = tt_kconf_require_role(conf, kc, TT_KCONF_CONSUMER,
+                                     "enable.auto.offset.store", "false",
+                                     "the stream's offset commits", errstr,
+                                     errstr_size)) ||
+        (err = tt_kconf_require_role(conf, kc, TT_KCONF_CONSUMER,
+                                     "isolation.level", "read_committed",
+                                     "exactly-once", errstr, errstr_size)) ||
+        (err = tt_kconf_default_role(conf, kc, TT_KCONF_CONSUMER,
+                                     "auto.offset.reset", "earliest",
+                                     errstr, errstr_size)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
     rd_kafka_conf_set_opaque(conf, s);
@@ -535,7 +542,8 @@ static tt_err_t restore_end(tt_stream_t *s, int32_t p, char *errstr,
     pt->dropped_min = -1;
     tt_metrics_add(s->metrics, TT_M_RESTORES, 1);
     tt_log_info(s->log, "stream",
-                "partition %" PRId32 ": restored in %.2f s, resuming at %" PRId64,
+                "partition %" PRId32 ": restored in %.2f s, resuming at "
+                "%" PRId64,
                 p, tt_time_secs(pt->restore_t0, tt_time_mono_ns()), at);
     return TT_ERR_OK;
 }
@@ -565,7 +573,8 @@ static tt_err_t restores(tt_stream_t *s, int budget_ms, char *errstr,
                    after.records - before.records);
     if (after.bad_records != before.bad_records)
         tt_log_warn(s->log, "stream",
-                    "restore: %" PRIu64 " undecodable changelog records skipped",
+                    "restore: %" PRIu64
+                    " undecodable changelog records skipped",
                     after.bad_records - before.bad_records);
     if (err)
         return err;

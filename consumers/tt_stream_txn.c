@@ -57,28 +57,34 @@ tt_err_t tt_stream_producer_new(tt_stream_t *s, char *errstr,
     char kerr[512];
     tt_err_t err;
 
-    err = tt_kconf_new(&conf, kc, errstr, errstr_size);
+    err = tt_kconf_new_role(&conf, kc, TT_KCONF_PRODUCER, errstr, errstr_size);
     if (err)
         return err;
     /* The key contract (producers/tt_ukey.h) and no loss, no duplicates
      * from retries; a transaction bounds how long an instance that died
      * mid-batch holds back read_committed readers. */
-    if ((err = tt_kconf_require(conf, kc, "partitioner", "murmur2_random",
-                                "the user key contract", errstr,
-                                errstr_size)) ||
-        (err = tt_kconf_require(conf, kc, "enable.idempotence", "true",
-                                "the stream producer", errstr,
-                                errstr_size)) ||
-        (err = tt_kconf_require(conf, kc, "acks", "all", "the stream producer",
-                                errstr, errstr_size)) ||
-        (err = tt_kconf_default(conf, kc, "linger.ms", "2", errstr,
-                                errstr_size)))
+    if ((err = tt_kconf_require_role(conf, kc, TT_KCONF_PRODUCER,
+                                     "partitioner", "murmur2_random",
+                                     "the user key contract", errstr,
+                                     errstr_size)) ||
+        (err = tt_kconf_require_role(conf, kc, TT_KCONF_PRODUCER,
+                                     "enable.idempotence", "true",
+                                     "the stream producer", errstr,
+                                     errstr_size)) ||
+        (err = tt_kconf_require_role(conf, kc, TT_KCONF_PRODUCER,
+                                     "acks", "all", "the stream producer",
+                                     errstr, errstr_size)) ||
+        (err = tt_kconf_default_role(conf, kc, TT_KCONF_PRODUCER,
+                                     "linger.ms", "2", errstr,
+                                     errstr_size)))
         goto fail;
     if (s->eos &&
-        ((err = tt_kconf_require(conf, kc, "transactional.id", s->txn_id,
-                                 "exactly-once", errstr, errstr_size)) ||
-         (err = tt_kconf_default(conf, kc, "transaction.timeout.ms", "10000",
-                                 errstr, errstr_size))))
+        ((err = tt_kconf_require_role(conf, kc, TT_KCONF_PRODUCER,
+                                      "transactional.id", s->txn_id,
+                                      "exactly-once", errstr, errstr_size)) ||
+         (err = tt_kconf_default_role(conf, kc, TT_KCONF_PRODUCER,
+                                      "transaction.timeout.ms", "10000",
+                                      errstr, errstr_size))))
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
     rd_kafka_conf_set_opaque(conf, s);
@@ -218,7 +224,8 @@ static bool fenced_code(rd_kafka_resp_err_t code)
 /* Where a partition without a committed offset starts. */
 static int64_t reset_offset(const tt_stream_t *s)
 {
-    const char *v = tt_kconf_prop(&s->conf->kafka, "auto.offset.reset");
+    const char *v = tt_kconf_prop_role(&s->conf->kafka, TT_KCONF_CONSUMER,
+                                   "auto.offset.reset");
 
     if (v && (!strcmp(v, "latest") || !strcmp(v, "largest") ||
               !strcmp(v, "end")))
