@@ -696,8 +696,14 @@ static int model_start(const void *ctx, uint32_t u, void *run)
     tt_model_user_start(ms->m, tt_ids_id(ms->ds->users, u), allow, r);
     /* An active user's phi_u already summarises its training events: its
      * state starts at the cutoff (what the stream does at deployment). */
-    return r->cell == TT_CELL_ACTIVE ? TT_EVAL_ACTIVE | TT_EVAL_FROM_CUTOFF
-                                     : 0;
+    if (r->cell == TT_CELL_ACTIVE)
+        return TT_EVAL_ACTIVE | TT_EVAL_FROM_CUTOFF;
+    /* A model without any phi_u (the GRU baseline) reports its users in
+     * the groups 2TS would put them in, so that the groups compare. */
+    if (ms->no_phi &&
+        tt_eval_train_count(ms->ev, u) > tt_eval_opts(ms->ev)->tstar)
+        return TT_EVAL_ACTIVE;
+    return 0;
 }
 
 static void model_step(const void *ctx, void *run, const float *x)
@@ -742,6 +748,7 @@ tt_err_t tt_eval_model_init(struct tt_eval_model_scorer *ms,
     ms->ds = ds;
     ms->ev = ev;
     ms->tstar = info.tstar;
+    ms->no_phi = info.n_active == 0;
     ms->sc.name = name;
     ms->sc.dim = info.dim;
     ms->sc.item = ms->item;

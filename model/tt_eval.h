@@ -205,7 +205,9 @@ tt_err_t tt_eval_run(const tt_eval_t *ev, const struct tt_eval_scorer *sc,
 /*
  * A scorer over a trained model (2ts, 2ts-plus, gru): the model's canonical
  * tt_model_user_start/step/query, a user allowed the active cell when its
- * training count exceeds the model's t*.  `sc` points into `ms`, which the
+ * training count exceeds the model's t*.  The active group is the users on
+ * the active cell; for a model with no phi_u at all (gru), the users above
+ * the evaluation's t*.  `sc` points into `ms` (do not move it), which the
  * caller releases with tt_eval_model_release() after the last run.
  */
 struct tt_eval_model_scorer {
@@ -214,6 +216,7 @@ struct tt_eval_model_scorer {
     const struct tt_dataset *ds;
     const tt_eval_t *ev;
     uint32_t tstar;
+    bool no_phi;
     const float **item;
 };
 tt_err_t tt_eval_model_init(struct tt_eval_model_scorer *ms,

@@ -690,6 +690,45 @@ static void test_model_equivalence_plus(void **state)
     check_model_equivalence(true);
 }
 
+/* A model without any phi_u (the GRU baseline): every user runs the
+ * inactive cell from psi over all its events, and is reported in the group
+ * 2TS would put it in (training count > the evaluation's t*). */
+static void test_model_no_phi_groups(void **state)
+{
+    struct tt_dataset ds;
+    struct tt_split split;
+    struct tt_eval_opts o = opts_default();
+    struct tt_eval_model_scorer ms;
+    struct tt_eval_result r;
+    tt_eval_t *ev;
+    tt_model_t *m;
+    uint64_t want_active = 0;
+    size_t n;
+    double rr;
+
+    (void)state;
+    make_ds(&ds, 3000, 60, 300, 0, 0, 8);
+    assert_int_equal(tt_split_compute(&ds, 0.7, 0.1, &split), TT_ERR_OK);
+    o.tstar = 15;
+    assert_int_equal(
+        tt_eval_new(&ev, &ds, &split, split.valid_end, ds.n, &o, NULL, 0),
+        TT_ERR_OK);
+    m = build_model(&ds, ev, 1000000, false, 3);
+    assert_int_equal(tt_eval_model_init(&ms, ev, m, "gru"), TT_ERR_OK);
+    assert_int_equal(tt_eval_run(ev, &ms.sc, &r, NULL, 0), TT_ERR_OK);
+    for (size_t p = split.valid_end; p < ds.n; p++)
+        want_active += tt_eval_train_count(ev, ds.user[p]) > o.tstar;
+    assert_true(want_active > 0);
+    assert_int_equal(r.group_n[1], want_active);
+    assert_true(r.change_n[1][TT_EVAL_STEPS_MAX + 1] > 0);
+    rr = replay_rr(&ds, ev, m, split.valid_end, ds.n, 1000000, &n);
+    assert_true(fabs(r.mrr - rr / (double)n) < 1e-9);
+    tt_eval_model_release(&ms);
+    tt_model_destroy(m);
+    tt_eval_destroy(ev);
+    tt_dataset_release(&ds);
+}
+
 static void test_sample(void **state)
 {
     struct tt_dataset ds;
@@ -840,6 +879,7 @@ int main(void)
         cmocka_unit_test(test_streaming_order),
         cmocka_unit_test(test_model_equivalence),
         cmocka_unit_test(test_model_equivalence_plus),
+        cmocka_unit_test(test_model_no_phi_groups),
         cmocka_unit_test(test_sample),
         cmocka_unit_test(test_baselines),
     };
