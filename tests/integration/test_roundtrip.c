@@ -13,6 +13,9 @@
  * - rebalance_midstream: a slow member alone, a second one joins mid-way and
  *   leaves again (manual commits); the partitions move twice while records
  *   are in flight, and still every record is processed exactly once.
+ * - revoke_mid_batch: the revocation lands while a member is collecting a
+ *   batch of slowly arriving records; what it loses is dropped from the
+ *   batch, and still every record is processed exactly once.
  *
  * Needs TT_TEST_BROKERS (see tt_itest.h); fails, never skips, without it.
  */
@@ -32,6 +35,7 @@
 #include "common/tt_rng.h"
 #include "common/tt_time.h"
 #include "consumers/tt_kcons.h"
+#include "producers/tt_eventprod.h"
 #include "producers/tt_ukey.h"
 #include "schemas/tt_codec.h"
 #include "tests/integration/tt_itest.h"
@@ -96,6 +100,8 @@ struct worker {
     size_t leave_after;         /* leave the group after this many of
                                    its own records */
     int idle_ms;                /* give up after this long without data */
+    int poll_ms;                /* time budget of one batch */
+    size_t want;                /* records in the topic, all members */
     atomic_size_t *total;       /* records processed by all members */
     atomic_int assigned;        /* partitions assigned, after each poll */
     atomic_int started;
@@ -163,9 +169,9 @@ static void *worker_main(void *arg)
     if (!w->err)
         w->err = tt_kcons_new(&c, w->kc, &opts, w->errstr, sizeof(w->errstr));
     atomic_store(&w->started, 1);
-    while (!w->err && atomic_load(w->total) < N_EVENTS &&
+    while (!w->err && atomic_load(w->total) < w->want &&
            w->n_recs < w->leave_after) {
-        w->err = tt_kcons_poll_batch(c, batch, w->batch_max, 100, &n,
+        w->err = tt_kcons_poll_batch(c, batch, w->batch_max, w->poll_ms, &n,
                                      w->errstr, sizeof(w->errstr));
         if (w->err)
             break;
@@ -190,8 +196,8 @@ static void *worker_main(void *arg)
         if (tt_time_secs(last, tt_time_mono_ns()) * 1000.0 > w->idle_ms) {
             w->err = TT_ERR_TIMEOUT;
             snprintf(w->errstr, sizeof(w->errstr),
-                     "no record for %d ms (%zu of %d processed in all)",
-                     w->idle_ms, atomic_load(w->total), N_EVENTS);
+                     "no record for %d ms (%zu of %zu processed in all)",
+                     w->idle_ms, atomic_load(w->total), w->want);
         }
     }
     if (c) {
@@ -217,6 +223,8 @@ static struct worker *worker_new(const struct tt_conf_kafka *kc,
     w->topic = topic;
     w->group = group;
     w->batch_max = 512;
+    w->poll_ms = 100;
+    w->want = N_EVENTS;
     w->leave_after = SIZE_MAX;
     w->idle_ms = 30000;
     w->total = total;
@@ -241,8 +249,8 @@ static void check_worker(const struct worker *w, const char *name)
  * the key is the user's, each user on one partition (the murmur2 one) in
  * produce order.
  */
-static void check_records(const struct events *e, struct worker *const *ws,
-                          int n_ws)
+static void check_records(const struct events *e, int n_events,
+                          struct worker *const *ws, int n_ws)
 {
     static int32_t part_of[N_EVENTS];
     static int64_t off_of[N_EVENTS];
@@ -257,7 +265,7 @@ static void check_records(const struct events *e, struct worker *const *ws,
             int64_t d = r->ev.ts_ms - TS_BASE;
             int64_t i = d / TS_STEP;
 
-            if (d < 0 || d % TS_STEP || i >= N_EVENTS)
+            if (d < 0 || d % TS_STEP || i >= n_events)
                 fail_msg("record [%d]@%lld: timestamp %lld was never sent",
                          (int)r->partition, (long long)r->offset,
                          (long long)r->ev.ts_ms);
@@ -274,7 +282,7 @@ static void check_records(const struct events *e, struct worker *const *ws,
             off_of[i] = r->offset;
         }
     }
-    for (int i = 0; i < N_EVENTS; i++) {
+    for (int i = 0; i < n_events; i++) {
         if (seen[i] != 1)
             fail_msg("event %d (user %lld) never received", i,
                      (long long)e->ev[i].user_id);
@@ -283,7 +291,7 @@ static void check_records(const struct events *e, struct worker *const *ws,
         user_part[u] = -1;
         user_last[u] = -1;
     }
-    for (int i = 0; i < N_EVENTS; i++) {
+    for (int i = 0; i < n_events; i++) {
         int u = e->user_ix[i];
 
         /* What a Java producer with LongSerializer keys would choose. */
@@ -368,7 +376,7 @@ static void test_two_consumers(void **state)
     {
         struct worker *ws[2] = {a, b};
 
-        check_records(e, ws, 2);
+        check_records(e, N_EVENTS, ws, 2);
     }
     assert_int_equal(tt_itest_topic_records(&conf.kafka, topic), N_EVENTS);
     tt_itest_delete_topic(&conf.kafka, topic);
@@ -413,7 +421,7 @@ static void test_consume_rate(void **state)
     {
         struct worker *ws[1] = {a};
 
-        check_records(e, ws, 1);
+        check_records(e, N_EVENTS, ws, 1);
     }
     /* The shared helper reads the same topic from the start in a new
      * group. */
@@ -480,7 +488,112 @@ static void test_rebalance_midstream(void **state)
     {
         struct worker *ws[2] = {a, b};
 
-        check_records(e, ws, 2);
+        check_records(e, N_EVENTS, ws, 2);
+    }
+    tt_itest_delete_topic(&conf.kafka, topic);
+    worker_free(a);
+    worker_free(b);
+    free(e);
+    tt_conf_release(&conf);
+}
+
+/* Produces events slowly from its own thread (no cmocka calls). */
+struct trickle {
+    const struct tt_conf_kafka *kc;
+    const char *topic;
+    const struct events *e;
+    int n;
+    int per_tick;
+    int tick_ms;
+    tt_err_t err;
+    char errstr[512];
+};
+
+static void *trickle_main(void *arg)
+{
+    struct trickle *t = arg;
+    struct tt_eventprod_opts opts = {t->topic, 0};
+    tt_eventprod_t *p;
+
+    t->err = tt_eventprod_new(&p, t->kc, &opts, t->errstr,
+                              sizeof(t->errstr));
+    for (int i = 0; i < t->n && !t->err; i++) {
+        t->err = tt_eventprod_send(p, &t->e->ev[i], t->errstr,
+                                   sizeof(t->errstr));
+        if (!t->err && (i + 1) % t->per_tick == 0) {
+            t->err = tt_eventprod_flush(p, 10000, t->errstr,
+                                        sizeof(t->errstr));
+            sleep_ms(t->tick_ms);
+        }
+    }
+    if (!t->err)
+        t->err = tt_eventprod_flush(p, 30000, t->errstr, sizeof(t->errstr));
+    tt_eventprod_destroy(p);
+    return NULL;
+}
+
+/*
+ * Records arrive slowly while a member collects a long batch; a second
+ * member joins in the middle of it.  The revocation lands inside the
+ * first member's batch: what it had collected from the partitions it loses
+ * must be dropped (their new owner reads them from the committed offset),
+ * or they would be processed twice.
+ */
+static void test_revoke_mid_batch(void **state)
+{
+    enum { N = 3000 };
+    struct tt_conf conf;
+    char topic[TT_ITEST_NAME_MAX], group[TT_ITEST_NAME_MAX];
+    struct events *e = make_events(1234);
+    atomic_size_t total = 0;
+    struct trickle t;
+    struct worker *a, *b;
+    pthread_t ta, tb, tp;
+    uint64_t t0;
+
+    (void)state;
+    tt_itest_conf(&conf);
+    tt_itest_name(topic, sizeof(topic), "tt-midbatch");
+    tt_itest_name(group, sizeof(group), "tt-midbatch-group");
+    tt_itest_create_topic(&conf.kafka, topic, N_PARTS);
+    a = worker_new(&conf.kafka, topic, group, &total);
+    b = worker_new(&conf.kafka, topic, group, &total);
+    a->commit = b->commit = TT_KCONS_COMMIT_MANUAL;
+    a->want = b->want = N;
+    a->batch_max = b->batch_max = 512;
+    a->poll_ms = b->poll_ms = 1000;
+    assert_int_equal(pthread_create(&ta, NULL, worker_main, a), 0);
+    t0 = tt_time_mono_ns();
+    while (atomic_load(&a->assigned) != N_PARTS && !a->err &&
+           tt_time_secs(t0, tt_time_mono_ns()) < 30.0)
+        sleep_ms(20);
+    memset(&t, 0, sizeof(t));
+    t.kc = &conf.kafka;
+    t.topic = topic;
+    t.e = e;
+    t.n = N;
+    t.per_tick = 10;
+    t.tick_ms = 10;
+    assert_int_equal(pthread_create(&tp, NULL, trickle_main, &t), 0);
+    sleep_ms(700);
+    assert_int_equal(pthread_create(&tb, NULL, worker_main, b), 0);
+    pthread_join(tp, NULL);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    if (t.err)
+        fail_msg("producer: %s", t.errstr);
+    check_worker(a, "A");
+    check_worker(b, "B");
+    print_message("A: %zu records, %llu revokes, %llu dropped from a batch "
+                  "by the revocation; B: %zu records\n",
+                  a->n_recs, (unsigned long long)a->stats.revokes,
+                  (unsigned long long)a->stats.dropped, b->n_recs);
+    assert_true(a->stats.revokes >= 1);
+    assert_true(b->n_recs > 0);
+    {
+        struct worker *ws[2] = {a, b};
+
+        check_records(e, N, ws, 2);
     }
     tt_itest_delete_topic(&conf.kafka, topic);
     worker_free(a);
@@ -495,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_two_consumers),
         cmocka_unit_test(test_consume_rate),
         cmocka_unit_test(test_rebalance_midstream),
+        cmocka_unit_test(test_revoke_mid_batch),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
