@@ -15,10 +15,11 @@
  * settings do not make every producer warn that it ignores them.  No
  * librdkafka property name starts with these prefixes.
  *
- * A client then pins what its correctness depends on
- * with tt_kconf_require() (enable.idempotence, partitioner, ...), which
+ * A client then pins what its correctness depends on with
+ * tt_kconf_require_role() (enable.idempotence, partitioner, ...), which
  * refuses a pass-through property that contradicts it instead of silently
- * overriding either.
+ * overriding either.  The role-less forms (tt_kconf_new(), ...) see only the
+ * unprefixed properties.
  *
  * Secrets: the values of properties that tt_conf_is_secret() names
  * (passwords, keys, tokens) never appear in an errstr written here, not even
@@ -73,9 +74,9 @@ tt_err_t tt_kconf_set(rd_kafka_conf_t *conf, const char *key,
 /*
  * Sets a property that the caller's guarantees depend on (`why` says which,
  * e.g. "the event producer"): if kc->props sets `key` for `role` (prefixed
- * or not) to a value librdkafka
- * reads differently from `value`, fails with TT_ERR_CONF naming both;
- * otherwise sets it.  Equivalent spellings ("all" and "-1" for acks) agree.
+ * or not) to a value librdkafka reads differently from `value`, fails with
+ * TT_ERR_CONF naming both; otherwise sets it.  Equivalent spellings ("all"
+ * and "-1" for acks) agree.
  */
 tt_err_t tt_kconf_require_role(rd_kafka_conf_t *conf,
                                const struct tt_conf_kafka *kc,
