@@ -41,10 +41,17 @@
  *
  * Choice.  The target is p(i) ~ pop_i exp(theta . v_i / temp).  Computing it
  * over all items costs O(items * dim) per event, so it is sampled by
- * sampling-importance-resampling: `candidates` items are drawn from the
- * popularity distribution (alias table, O(1) each) and one is picked with
- * probability ~ exp(theta . v_j / temp), the importance weight; as the pool
- * grows this tends to the exact softmax.  Within a session, with probability
+ * sampling-importance-resampling: `candidates` items are drawn from a
+ * proposal q and one is picked with probability ~ p(i) / q(i).  Half of the
+ * pool comes from the popularity (alias table, O(1) a draw), half from the
+ * user's likely clusters (P(k) ~ share_k exp(CENTRE_W theta . c_k / temp),
+ * then by popularity within the cluster), and the weights use the density of
+ * the mixture (q(i) = pop_i (1/2 + P(k_i) / (2 share_k))), which keeps them
+ * bounded.  Popularity alone as the proposal is not enough: with a peaked
+ * target, 64 popular candidates rarely hold the items the user likes, and
+ * the output is then little more than popularity (a collaborative filter
+ * barely beat the popularity baseline on it).  As the pool grows the choice
+ * tends to the exact softmax.  Within a session, with probability
  * session_prob, the pool is drawn uniformly from the previous item's cluster
  * and weighted by pop_j exp((theta + v_prev) . v_j / temp): the next item is
  * close to the previous one, a short-term effect a sequence model can use
@@ -65,6 +72,8 @@
 #define GAP_LOG_SD 1.0
 #define SESSION_MIN_GAP_MS 60000
 #define NO_ITEM UINT32_MAX
+/* Weight of the cluster centre in an item vector. */
+#define CENTRE_W 0.7071067811865476
 /* The largest count is at most this many times the mean (ML-25M: max
  * 32202 / mean 154 = 209). */
 #define CAP_PER_MEAN 200.0
@@ -91,6 +100,13 @@ struct tt_gen_s {
     uint32_t *alias;     /* [n_items] */
     uint32_t *cl_off;    /* [n_clusters + 1] */
     uint32_t *cl_items;  /* [n_items] items by cluster */
+    float *cl_alias_prob; /* [n_items] popularity alias within each cluster, */
+    uint32_t *cl_alias;   /* [n_items]  in cl_items order, local indices */
+    float *centre;        /* [n_clusters * dim] */
+    double *cl_logshare;  /* [n_clusters] log share of popularity, -inf if
+                             the cluster is empty */
+    double *cl_p;         /* [n_clusters] scratch: proposal over clusters */
+    float *cl_lq;         /* [n_clusters] scratch: log proposal factor */
     float *theta;        /* [n_users * dim] */
     struct gen_user *users;
     uint32_t *heap;      /* user indices, min (t_next, index) on top */
@@ -223,26 +239,29 @@ static int build_alias(float *prob, uint32_t *alias, double *w, uint32_t n)
     return 0;
 }
 
-static uint32_t draw_popular(tt_gen_t *g)
+/* One draw from an alias table of n entries (n < 2^32). */
+static uint32_t alias_draw(struct tt_rng *rng, const float *prob,
+                           const uint32_t *alias, uint32_t n)
 {
-    uint64_t r = tt_rng_next(&g->rng);
-    uint32_t i = (uint32_t)(((r >> 32) * g->o.n_items) >> 32);
+    uint64_t r = tt_rng_next(rng);
+    uint32_t i = (uint32_t)(((r >> 32) * n) >> 32);
     float u = (float)((r & 0xffffffu) * 0x1.0p-24);
 
-    return u < g->alias_prob[i] ? i : g->alias[i];
+    return u < prob[i] ? i : alias[i];
 }
 
 static tt_err_t make_items(tt_gen_t *g, char *errstr, size_t errstr_size)
 {
     uint32_t n = g->o.n_items, dim = g->dim, K = g->n_clusters;
     struct tt_rng rng;
-    float *centre = malloc((size_t)K * dim * sizeof(*centre));
+    float *centre = g->centre;
     uint32_t *perm = malloc((size_t)n * sizeof(*perm));
     double *w = malloc((size_t)n * sizeof(*w));
     uint32_t *fill = calloc((size_t)K + 1, sizeof(*fill));
+    double pop_sum = 0.0;
     tt_err_t err = TT_ERR_OK;
 
-    if (!centre || !perm || !w || !fill) {
+    if (!perm || !w || !fill) {
         err = tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "gen: out of memory");
         goto out;
     }
@@ -254,9 +273,9 @@ static tt_err_t make_items(tt_gen_t *g, char *errstr, size_t errstr_size)
         uint32_t k = (uint32_t)tt_rng_below(&rng, K);
 
         g->item_cl[i] = k;
-        rand_vec(&rng, v, dim, sqrt(0.5));
+        rand_vec(&rng, v, dim, sqrt(1.0 - CENTRE_W * CENTRE_W));
         for (uint32_t d = 0; d < dim; d++)
-            v[d] += (float)sqrt(0.5) * centre[(size_t)k * dim + d];
+            v[d] += (float)CENTRE_W * centre[(size_t)k * dim + d];
     }
     /* Popularity ranks: a random permutation (Fisher-Yates). */
     for (uint32_t i = 0; i < n; i++)
@@ -271,7 +290,8 @@ static tt_err_t make_items(tt_gen_t *g, char *errstr, size_t errstr_size)
         double lp = -g->o.zipf * log((double)r + 1.0);
 
         g->log_pop[perm[r]] = (float)lp;
-        w[perm[r]] = exp(lp);
+        w[perm[r]] = exp((double)(float)lp);
+        pop_sum += w[perm[r]];
     }
     if (build_alias(g->alias_prob, g->alias, w, n) != 0) {
         err = tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "gen: out of memory");
@@ -286,8 +306,23 @@ static tt_err_t make_items(tt_gen_t *g, char *errstr, size_t errstr_size)
     memcpy(fill, g->cl_off, (size_t)K * sizeof(*fill));
     for (uint32_t i = 0; i < n; i++)
         g->cl_items[fill[g->item_cl[i]]++] = i;
+    /* Each cluster's share of the popularity and its own alias table. */
+    for (uint32_t k = 0; k < K; k++) {
+        uint32_t lo = g->cl_off[k], m = g->cl_off[k + 1] - lo;
+        double share = 0.0;
+
+        for (uint32_t j = 0; j < m; j++) {
+            w[j] = exp((double)g->log_pop[g->cl_items[lo + j]]);
+            share += w[j];
+        }
+        g->cl_logshare[k] = m ? log(share / pop_sum) : -INFINITY;
+        if (m && build_alias(g->cl_alias_prob + lo, g->cl_alias + lo, w, m)) {
+            err = tt_errf(TT_ERR_NOMEM, errstr, errstr_size,
+                          "gen: out of memory");
+            goto out;
+        }
+    }
 out:
-    free(centre);
     free(perm);
     free(w);
     free(fill);
@@ -484,7 +519,7 @@ void tt_gen_opts_init(struct tt_gen_opts *o)
     o->n_items = 5000;
     o->alpha = 1.4;
     o->dim = 16;
-    o->sigma = 0.5;
+    o->sigma = 1.0;
     o->drift = 0.02;
     o->new_user_rate = 0.2;
     o->n_categories = 0;
@@ -574,6 +609,12 @@ tt_err_t tt_gen_new(tt_gen_t **out, const struct tt_gen_opts *opts,
     GEN_ALLOC(g, alias, ni);
     GEN_ALLOC(g, cl_off, (size_t)g->n_clusters + 1);
     GEN_ALLOC(g, cl_items, ni);
+    GEN_ALLOC(g, cl_alias_prob, ni);
+    GEN_ALLOC(g, cl_alias, ni);
+    GEN_ALLOC(g, centre, (size_t)g->n_clusters * g->dim);
+    GEN_ALLOC(g, cl_logshare, g->n_clusters);
+    GEN_ALLOC(g, cl_p, g->n_clusters);
+    GEN_ALLOC(g, cl_lq, g->n_clusters);
     GEN_ALLOC(g, theta, nu * g->dim);
     GEN_ALLOC(g, users, nu);
     GEN_ALLOC(g, heap, nu);
@@ -581,7 +622,9 @@ tt_err_t tt_gen_new(tt_gen_t **out, const struct tt_gen_opts *opts,
     GEN_ALLOC(g, cand, opts->candidates);
     GEN_ALLOC(g, q, g->dim);
     if (!g->item_vec || !g->item_cl || !g->log_pop || !g->alias_prob ||
-        !g->alias || !g->cl_off || !g->cl_items || !g->theta || !g->users ||
+        !g->alias || !g->cl_off || !g->cl_items || !g->cl_alias_prob ||
+        !g->cl_alias || !g->centre || !g->cl_logshare || !g->cl_p ||
+        !g->cl_lq || !g->theta || !g->users ||
         !g->heap || !g->cand_w || !g->cand || !g->q) {
         err = tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "gen: out of memory");
         goto fail;
@@ -614,6 +657,12 @@ void tt_gen_destroy(tt_gen_t *g)
     free(g->alias);
     free(g->cl_off);
     free(g->cl_items);
+    free(g->cl_alias_prob);
+    free(g->cl_alias);
+    free(g->centre);
+    free(g->cl_logshare);
+    free(g->cl_p);
+    free(g->cl_lq);
     free(g->theta);
     free(g->users);
     free(g->heap);
@@ -671,11 +720,59 @@ static uint32_t choose_item(tt_gen_t *g, uint32_t u)
         }
         return pick(g, m);
     }
-    for (uint32_t j = 0; j < m; j++) {
-        uint32_t i = draw_popular(g);
+    /* Proposal over clusters: P(k) ~ share_k exp(CENTRE_W theta . c_k / T),
+     * what the target gives cluster k if items sat at their centres. */
+    {
+        uint32_t K = g->n_clusters;
+        double mx = -INFINITY, sum = 0.0;
 
-        g->cand[j] = i;
-        g->cand_w[j] = dot(th, g->item_vec + (size_t)i * dim, dim) * inv_t;
+        for (uint32_t k = 0; k < K; k++) {
+            double a = g->cl_logshare[k] +
+                       CENTRE_W * inv_t *
+                           dot(th, g->centre + (size_t)k * dim, dim);
+
+            g->cl_p[k] = a;
+            if (a > mx)
+                mx = a;
+        }
+        for (uint32_t k = 0; k < K; k++) {
+            g->cl_p[k] = exp(g->cl_p[k] - mx);
+            sum += g->cl_p[k];
+        }
+        for (uint32_t k = 0; k < K; k++) {
+            g->cl_p[k] /= sum;
+            /* q(i) / pop(i) = 0.5 + 0.5 P(k) / share_k, pop normalised. */
+            g->cl_lq[k] =
+                (float)log(0.5 + 0.5 * g->cl_p[k] / exp(g->cl_logshare[k]));
+        }
+        for (uint32_t j = 0; j < m; j++) {
+            uint32_t i, k;
+
+            if (j < m / 2) {
+                i = alias_draw(&g->rng, g->alias_prob, g->alias,
+                               g->o.n_items);
+                k = g->item_cl[i];
+            } else {
+                double r = tt_rng_uniform(&g->rng);
+                uint32_t lo, n;
+
+                for (k = 0; k + 1 < K; k++) {
+                    r -= g->cl_p[k];
+                    if (r < 0.0)
+                        break;
+                }
+                while (g->cl_off[k + 1] == g->cl_off[k])
+                    k = k ? k - 1 : K - 1; /* rounding: a non-empty one */
+                lo = g->cl_off[k];
+                n = g->cl_off[k + 1] - lo;
+                i = g->cl_items[lo + alias_draw(&g->rng, g->cl_alias_prob + lo,
+                                                g->cl_alias + lo, n)];
+            }
+            g->cand[j] = i;
+            g->cand_w[j] =
+                dot(th, g->item_vec + (size_t)i * dim, dim) * inv_t -
+                g->cl_lq[k];
+        }
     }
     return pick(g, m);
 }

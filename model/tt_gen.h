@@ -23,8 +23,9 @@
  *    interacts in sessions (mean session_len events, seconds to minutes
  *    apart; sessions spread over the window).
  *  - the next item is drawn from softmax(theta_u . v_i / temp + log pop_i)
- *    by sampling-importance-resampling over `candidates` items drawn by
- *    popularity; within a session, with probability session_prob, from
+ *    by sampling-importance-resampling over `candidates` items drawn half by
+ *    popularity, half from the user's likely clusters; within a session,
+ *    with probability session_prob, from
  *    softmax((theta_u + v_prev) . v_i / temp + log pop_i) over candidates
  *    drawn from the previous item's cluster (the short-term effect).
  *
@@ -66,7 +67,7 @@ struct tt_gen_opts {
 
 /* The defaults: 1M events, 20k users, 5k items, alpha 1.4 (with these
  * defaults: median 4 events per user, 10% of users above 100, about 140
- * above 1000, the largest near 2000), dim 16, sigma 0.5, drift 0.02, 20% new
+ * above 1000, the largest near 2000), dim 16, sigma 1.0, drift 0.02, 20% new
  * users, no categories, zipf 0.6, temp 0.1, session_prob 0.5, session_len
  * 8, 120 days from 2020-01-01, 64 candidates, seed 1. */
 void tt_gen_opts_init(struct tt_gen_opts *opts);
