@@ -115,48 +115,17 @@ static inline uint64_t rr_fixed(uint32_t rank)
 
 /* -------------------------------------------------------------- negatives */
 
-/* A set of pool indices for Floyd's algorithm: open addressing over a
- * power-of-two table holding index + 1 (0 = empty). */
+/* The set of Floyd's algorithm: one bit per pool index.  It is cleared
+ * after each draw by walking the k indices drawn, so a draw costs O(k)
+ * whatever the size of the catalogue. */
 struct nset {
-    uint32_t *slot;
-    uint32_t mask;
+    uint64_t *bits;
 };
 
-static int nset_init(struct nset *s, uint32_t k)
+static int nset_init(struct nset *s, uint32_t n_pool)
 {
-    uint32_t cap = 16;
-
-    while (cap < 2 * (uint64_t)k + 2)
-        cap *= 2;
-    s->slot = calloc(cap, sizeof(*s->slot));
-    s->mask = cap - 1;
-    return s->slot ? 0 : -1;
-}
-
-/* Inserts v; returns false when it was present. */
-static inline bool nset_add(struct nset *s, uint32_t v)
-{
-    uint32_t h = (uint32_t)((v * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & s->mask;
-
-    while (s->slot[h]) {
-        if (s->slot[h] == v + 1)
-            return false;
-        h = (h + 1) & s->mask;
-    }
-    s->slot[h] = v + 1;
-    return true;
-}
-
-static inline bool nset_has(const struct nset *s, uint32_t v)
-{
-    uint32_t h = (uint32_t)((v * UINT64_C(0x9e3779b97f4a7c15)) >> 32) & s->mask;
-
-    while (s->slot[h]) {
-        if (s->slot[h] == v + 1)
-            return true;
-        h = (h + 1) & s->mask;
-    }
-    return false;
+    s->bits = calloc(((size_t)n_pool + 63) / 64, sizeof(*s->bits));
+    return s->bits ? 0 : -1;
 }
 
 /* How many negatives interaction j gets. */
@@ -176,19 +145,24 @@ static uint32_t draw_negatives(const tt_eval_t *ev, size_t j, struct nset *set,
     uint32_t tp = ev->pool_pos[true_item];
     uint32_t m = ev->n_pool - (tp != NO_POS);
     uint32_t k = n_neg(ev, true_item), c = 0;
+    uint64_t *bits = set->bits;
     struct tt_rng rng;
 
-    memset(set->slot, 0, ((size_t)set->mask + 1) * sizeof(*set->slot));
     tt_rng_seed(&rng, ev->opts.seed, (uint64_t)j);
     for (uint32_t jj = m - k; jj < m; jj++) {
         uint32_t t = (uint32_t)tt_rng_below(&rng, (uint64_t)jj + 1);
 
-        if (!nset_add(set, t)) {
+        if ((bits[t / 64] >> (t % 64)) & 1)
             t = jj;
-            nset_add(set, t);
-        }
+        bits[t / 64] |= UINT64_C(1) << (t % 64);
+        out[c++] = t;
+    }
+    for (uint32_t i = 0; i < c; i++) {
+        uint32_t t = out[i];
+
+        bits[t / 64] = 0;
         /* Skip over the true item's slot in the pool. */
-        out[c++] = ev->pool[tp != NO_POS && t >= tp ? t + 1 : t];
+        out[i] = ev->pool[tp != NO_POS && t >= tp ? t + 1 : t];
     }
     return c;
 }
@@ -202,10 +176,10 @@ uint32_t tt_eval_negatives_of(const tt_eval_t *ev, size_t j, uint32_t *out,
     if (j >= ev->ds->n)
         return 0;
     k = n_neg(ev, ev->ds->item[j]);
-    if (k > cap || nset_init(&set, ev->opts.negatives) != 0)
+    if (k > cap || nset_init(&set, ev->n_pool) != 0)
         return 0;
     k = draw_negatives(ev, j, &set, out);
-    free(set.slot);
+    free(set.bits);
     return k;
 }
 
@@ -538,7 +512,7 @@ static void *worker_main(void *arg)
     w.s_neg = malloc(((size_t)ev->opts.negatives + 1) * sizeof(float));
     w.neg = malloc(((size_t)ev->opts.negatives + 1) * sizeof(uint32_t));
     if (!w.run || !w.q || !w.hprev || !w.s_neg || !w.neg ||
-        nset_init(&w.set, ev->opts.negatives) != 0) {
+        nset_init(&w.set, ev->n_pool) != 0) {
         wk->err = TT_ERR_NOMEM;
         goto out;
     }
@@ -553,7 +527,7 @@ out:
     free(w.hprev);
     free(w.s_neg);
     free(w.neg);
-    free(w.set.slot);
+    free(w.set.bits);
     return NULL;
 }
 
