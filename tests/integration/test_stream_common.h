@@ -13,6 +13,7 @@
  *    step/query), following the definition in consumers/tt_proc.h;
  *  - reading back the input (partition, offset of each event) and the
  *    output (every embedding compared bit for bit with the reference).
+ * TT_TEST_KEEP=1 keeps the state directories and child logs.
  */
 #ifndef TEST_STREAM_COMMON_H
 #define TEST_STREAM_COMMON_H
@@ -202,6 +203,10 @@ static inline void sit_release(struct sit *t)
     tt_itest_delete_topic(&t->conf.kafka, t->cl);
     tt_itest_delete_topic(&t->conf.kafka, t->dlq);
     tt_conf_release(&t->conf);
+    if (getenv("TT_TEST_KEEP")) {
+        fprintf(stderr, "kept %s\n", t->dir);
+        return;
+    }
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", t->dir);
