@@ -179,8 +179,15 @@ static tt_err_t tune(const struct tt_dataset *ds, const struct tt_bt_opts *o,
                      tt_log_t *log, struct tt_bt_result *res,
                      tt_model_t **best, char *errstr, size_t errstr_size)
 {
+    /* Each pair's curve goes to `cur`; the best one's is kept as 2TS's,
+     * since 2TS reuses the best model instead of training it again. */
+    struct tt_bt_model_result *cur = calloc(1, sizeof(*cur));
+    struct tt_bt_model_result *keep = &res->model[TT_BT_2TS];
     double best_mrr = -1;
+    tt_err_t err = TT_ERR_OK;
 
+    if (!cur)
+        return tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "out of memory");
     res->n_grid = 0;
     for (uint32_t i = 0; i < o->n_tstar_grid; i++) {
         uint32_t t = o->tstar_grid[i];
@@ -193,7 +200,6 @@ static tt_err_t tune(const struct tt_dataset *ds, const struct tt_bt_opts *o,
             tt_model_t *m = NULL;
             struct tt_model_info info;
             char name[48];
-            tt_err_t err;
 
             if (k > t) {
                 if (o->n_k_grid)
@@ -205,10 +211,10 @@ static tt_err_t tune(const struct tt_dataset *ds, const struct tt_bt_opts *o,
             g = &res->grid[res->n_grid++];
             g->tstar = t;
             g->k = k;
-            err = train_stage2(ds, &res->split, s1, &to, valid, NULL, name,
+            err = train_stage2(ds, &res->split, s1, &to, valid, cur, name,
                                log, &m, &g->seconds, errstr, errstr_size);
             if (err)
-                return err;
+                goto out;
             g->valid_mrr = tt_eval_validate(valid, m);
             tt_model_get_info(m, &info);
             g->n_active = info.n_active;
@@ -219,15 +225,20 @@ static tt_err_t tune(const struct tt_dataset *ds, const struct tt_bt_opts *o,
                 res->best_grid = (int)(g - res->grid);
                 tt_model_destroy(*best);
                 *best = m;
+                keep->n_curve = cur->n_curve;
+                memcpy(keep->curve, cur->curve,
+                       cur->n_curve * sizeof(*cur->curve));
             } else {
                 tt_model_destroy(m);
             }
         }
     }
     if (res->best_grid < 0)
-        return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
-                       "the grid has no pair with K <= t*");
-    return TT_ERR_OK;
+        err = tt_errf(TT_ERR_INVAL, errstr, errstr_size,
+                      "the grid has no pair with K <= t*");
+out:
+    free(cur);
+    return err;
 }
 
 static void data_stats(const struct tt_dataset *ds, const tt_eval_t *test,
