@@ -415,7 +415,8 @@ tt_err_t tt_codec_encode_event(tt_codec_t *codec, const struct tt_event *ev,
         err = tt_codec_avro_encode_event(codec->ref, ev, p,
                                          cap - TT_SOE_HEADER, len, errstr,
                                          errstr_size);
-        *len += TT_SOE_HEADER;
+        if (!err)
+            *len += TT_SOE_HEADER;
         return err;
     }
     p += tt_wire_put_long(p, ev->user_id);
@@ -479,7 +480,8 @@ tt_err_t tt_codec_encode_embedding(tt_codec_t *codec,
         err = tt_codec_avro_encode_embedding(codec->ref, rec, p,
                                              cap - TT_SOE_HEADER, len,
                                              errstr, errstr_size);
-        *len += TT_SOE_HEADER;
+        if (!err)
+            *len += TT_SOE_HEADER;
         return err;
     }
     p += tt_wire_put_long(p, rec->user_id);
@@ -548,7 +550,8 @@ tt_err_t tt_codec_encode_modelrec(tt_codec_t *codec,
         err = tt_codec_avro_encode_modelrec(codec->ref, &r, p,
                                             cap - TT_SOE_HEADER, len, errstr,
                                             errstr_size);
-        *len += TT_SOE_HEADER;
+        if (!err)
+            *len += TT_SOE_HEADER;
         return err;
     }
     p += tt_wire_put_long(p, r.kind);
