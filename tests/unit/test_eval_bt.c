@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,7 +189,7 @@ static void test_tuning(void **state)
     base_opts(&o);
     o.train.epochs1 = 2;
     o.train.epochs2 = 2;
-    o.models = 1u << TT_BT_POP;
+    o.models = (1u << TT_BT_POP) | (1u << TT_BT_2TS);
     o.tstar_grid[0] = 5;
     o.tstar_grid[1] = 30;
     o.n_tstar_grid = 2;
@@ -209,6 +210,13 @@ static void test_tuning(void **state)
     assert_int_equal(res->tstar, res->grid[res->best_grid].tstar);
     assert_int_equal(res->k, res->grid[res->best_grid].k);
     assert_true(res->model[TT_BT_POP].done);
+    /* 2TS is the best grid model, with its validation curve */
+    assert_true(res->model[TT_BT_2TS].done);
+    assert_true(res->model[TT_BT_2TS].n_curve >= 1);
+    assert_true(res->model[TT_BT_2TS].stage2_seconds ==
+                res->grid[res->best_grid].seconds);
+    assert_true(fabs(res->model[TT_BT_2TS].valid_mrr -
+                     res->grid[res->best_grid].valid_mrr) < 1e-12);
     assert_int_equal(res->model[TT_BT_POP].test.bucket[0].hi, 0);
     free(res);
     tt_dataset_release(&ds);
