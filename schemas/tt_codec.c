@@ -436,7 +436,7 @@ tt_err_t tt_codec_decode_event(tt_codec_t *codec, const uint8_t *buf,
                                size_t len, struct tt_event *out, char *errstr,
                                size_t errstr_size)
 {
-    struct walk w;
+    struct walk w = {0};
     tt_err_t err;
 
     err = open_body(TT_SCHEMA_INTERACTION, TT_CODEC_EVENT_MAX, buf, len, &w,
@@ -504,7 +504,7 @@ tt_err_t tt_codec_decode_embedding(tt_codec_t *codec, const uint8_t *buf,
                                    float *emb, size_t emb_cap, char *errstr,
                                    size_t errstr_size)
 {
-    struct walk w;
+    struct walk w = {0};
     tt_err_t err;
 
     err = open_body(TT_SCHEMA_USER_EMBEDDING,
@@ -570,7 +570,7 @@ tt_err_t tt_codec_decode_modelrec(tt_codec_t *codec, const uint8_t *buf,
                                   size_t len, struct tt_modelrec *out,
                                   char *errstr, size_t errstr_size)
 {
-    struct walk w;
+    struct walk w = {0};
     tt_err_t err;
 
     err = open_body(TT_SCHEMA_MODEL_RECORD,
