@@ -1,6 +1,7 @@
 /*
- * The stream loop: setup, batches, rebalances and restores.  A batch's
- * commit is in tt_stream_txn.c.
+ * The stream loop: setup, batch collection (decode, dead letters), model
+ * swaps, metrics.  Rebalances and restores are in tt_stream_part.c, a
+ * batch's commit in tt_stream_txn.c.
  */
 #include <inttypes.h>
 #include <limits.h>
@@ -18,8 +19,6 @@
 #define IDLE_POLL_MS 100
 /* Restore slice between batches while other partitions flow. */
 #define RESTORE_SLICE_MS 20
-/* How long a restore waits for a previous owner's transaction to end. */
-#define COMMITTED_WAIT_MS 60000
 #define TICK_NS 1000000000ull
 #define ADMIN_TIMEOUT_MS 30000
 
@@ -66,30 +65,6 @@ static void default_instance(char *buf, size_t cap, const char *state_path)
     for (const char *c = path; *c; c++)
         h = (h ^ (uint8_t)*c) * UINT64_C(0x100000001b3);
     snprintf(buf, cap, "%s-%08" PRIx32, host, (uint32_t)(h ^ (h >> 32)));
-}
-
-static tt_err_t grow_parts(tt_stream_t *s, int32_t n, char *errstr,
-                           size_t errstr_size)
-{
-    struct part *p;
-    int32_t *bp;
-
-    if (n <= s->n_parts)
-        return TT_ERR_OK;
-    bp = realloc(s->batch_parts, (size_t)n * sizeof(*bp));
-    if (bp)
-        s->batch_parts = bp;
-    p = bp ? realloc(s->parts, (size_t)n * sizeof(*p)) : NULL;
-    if (!p)
-        return tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "stream: no memory");
-    for (int32_t i = s->n_parts; i < n; i++) {
-        memset(&p[i], 0, sizeof(p[i]));
-        p[i].committed = p[i].resume_at = p[i].dropped_min = -1;
-        p[i].cl_max = -1;
-    }
-    s->parts = p;
-    s->n_parts = n;
-    return TT_ERR_OK;
 }
 
 /* Creates missing topics (changelog co-partitioned with the input) and
@@ -163,132 +138,6 @@ out:
     return err;
 }
 
-static void log_parts(tt_stream_t *s, const char *what,
-                      const rd_kafka_topic_partition_list_t *l,
-                      const char *suffix)
-{
-    char buf[512];
-    size_t len = 0;
-
-    buf[0] = '\0';
-    for (int i = 0; i < l->cnt && len + 16 < sizeof(buf); i++)
-        len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s%" PRId32,
-                                i ? "," : "", l->elems[i].partition);
-    tt_log_info(s->log, "stream", "%s partitions [%s]%s", what, buf, suffix);
-}
-
-static void set_cb_err(tt_stream_t *s, tt_err_t err, const char *msg)
-{
-    if (s->cb_err)
-        return;
-    s->cb_err = err;
-    snprintf(s->cb_errstr, sizeof(s->cb_errstr), "%s", msg);
-}
-
-static void on_assign(tt_stream_t *s, rd_kafka_t *rk,
-                      rd_kafka_topic_partition_list_t *l, bool cooperative)
-{
-    rd_kafka_error_t *error = NULL;
-    rd_kafka_resp_err_t kerr = RD_KAFKA_RESP_ERR_NO_ERROR;
-    char errstr[256];
-    int32_t max = 0;
-
-    for (int i = 0; i < l->cnt; i++)
-        if (l->elems[i].partition + 1 > max)
-            max = l->elems[i].partition + 1;
-    if (grow_parts(s, max, errstr, sizeof(errstr))) {
-        set_cb_err(s, TT_ERR_NOMEM, errstr);
-        return;
-    }
-    if (cooperative)
-        error = rd_kafka_incremental_assign(rk, l);
-    else
-        kerr = rd_kafka_assign(rk, l);
-    if (error || kerr) {
-        snprintf(errstr, sizeof(errstr), "assign: %s",
-                 error ? rd_kafka_error_string(error) : rd_kafka_err2str(kerr));
-        if (error)
-            rd_kafka_error_destroy(error);
-        set_cb_err(s, TT_ERR_KAFKA, errstr);
-        return;
-    }
-    /* Paused until restored: no event of a partition before its state. */
-    rd_kafka_pause_partitions(rk, l);
-    for (int i = 0; i < l->cnt; i++) {
-        struct part *p = &s->parts[l->elems[i].partition];
-
-        p->phase = P_PENDING;
-        p->dropped_min = -1;
-        p->resume_at = -1;
-    }
-    log_parts(s, "assigned", l, "");
-}
-
-static void on_revoke(tt_stream_t *s, rd_kafka_t *rk,
-                      rd_kafka_topic_partition_list_t *l, bool cooperative)
-{
-    bool lost = rd_kafka_assignment_lost(rk) != 0;
-    char errstr[512];
-    rd_kafka_error_t *error = NULL;
-    tt_err_t err;
-
-    if (!lost) {
-        /* The open work of the partitions leaving (and of the others, it
-         * is one batch) is committed before they are given up. */
-        err = tt_stream_flush(s, errstr, sizeof(errstr));
-        if (err)
-            set_cb_err(s, err, errstr);
-    } else {
-        /* Another member may own them already: commit nothing. */
-        err = tt_stream_abort_txn(s, errstr, sizeof(errstr));
-        if (err)
-            set_cb_err(s, err, errstr);
-        tt_stream_batch_reset(s);
-        s->need_rewind = true;
-    }
-    for (int i = 0; i < l->cnt; i++) {
-        int32_t p = l->elems[i].partition;
-
-        if (p >= s->n_parts)
-            continue;
-        if (s->parts[p].phase == P_RESTORING &&
-            tt_restore_cancel(s->restore, p, errstr, sizeof(errstr)))
-            set_cb_err(s, TT_ERR_STATE, errstr);
-        if (s->cache)
-            tt_ucache_forget_partition(s->cache, p);
-        s->parts[p].phase = P_NONE;
-        tt_metrics_set_lag(s->metrics, p, -1);
-    }
-    if (cooperative)
-        error = rd_kafka_incremental_unassign(rk, l);
-    else
-        rd_kafka_assign(rk, NULL);
-    if (error)
-        rd_kafka_error_destroy(error);
-    log_parts(s, "revoked", l, lost ? " (lost)" : "");
-}
-
-static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *l, void *opaque)
-{
-    tt_stream_t *s = opaque;
-    bool coop = !strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE");
-
-    tt_metrics_add(s->metrics, TT_M_REBALANCES, 1);
-    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        on_assign(s, rk, l, coop);
-    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        on_revoke(s, rk, l, coop);
-    } else {
-        tt_log_error(s->log, "stream", "rebalance error: %s",
-                     rd_kafka_err2str(err));
-        if (coop)
-            rd_kafka_error_destroy(rd_kafka_incremental_unassign(rk, l));
-        else
-            rd_kafka_assign(rk, NULL);
-    }
-}
-
 static tt_err_t consumer_new(tt_stream_t *s, char *errstr,
                              size_t errstr_size)
 {
@@ -325,7 +174,7 @@ static tt_err_t consumer_new(tt_stream_t *s, char *errstr,
                                      "auto.offset.reset", "earliest",
                                      errstr, errstr_size)))
         goto fail;
-    rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+    rd_kafka_conf_set_rebalance_cb(conf, tt_stream_rebalance_cb);
     rd_kafka_conf_set_opaque(conf, s);
     s->cons = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
     if (!s->cons) {
@@ -419,7 +268,7 @@ tt_err_t tt_stream_new(tt_stream_t **sp, const struct tt_conf *conf,
              s->instance);
     err = setup_topics(s, &n_input, errstr, errstr_size);
     if (!err)
-        err = grow_parts(s, n_input, errstr, errstr_size);
+        err = tt_stream_grow_parts(s, n_input, errstr, errstr_size);
     if (!err)
         err = tt_restore_new(&s->restore, &conf->kafka,
                              conf->kafka.changelog_topic, s->st, errstr,
@@ -465,129 +314,6 @@ void tt_stream_destroy(tt_stream_t *s)
     free(s);
 }
 
-/* Starts the restore of a partition assigned (or resynced) since. */
-static tt_err_t restore_begin(tt_stream_t *s, int32_t p, char *errstr,
-                              size_t errstr_size)
-{
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_resp_err_t kerr;
-    int64_t ck = -1;
-    tt_err_t err;
-
-    rd_kafka_topic_partition_list_add(l, s->conf->kafka.input_topic, p);
-    /* First the committed offset: read_committed, it waits until a previous
-     * owner's open transaction has committed or aborted, so that the
-     * changelog read next already holds (or never will) that work. */
-    kerr = rd_kafka_committed(s->cons, l, COMMITTED_WAIT_MS);
-    if (!kerr)
-        kerr = l->elems[0].err;
-    if (kerr) {
-        rd_kafka_topic_partition_list_destroy(l);
-        tt_log_warn(s->log, "stream",
-                    "partition %" PRId32 ": committed offset: %s; will retry",
-                    p, rd_kafka_err2str(kerr));
-        return TT_ERR_OK;
-    }
-    s->parts[p].resume_at = l->elems[0].offset >= 0 ? l->elems[0].offset : -1;
-    s->parts[p].committed = s->parts[p].resume_at;
-    rd_kafka_topic_partition_list_destroy(l);
-    if (s->cache)
-        tt_ucache_forget_partition(s->cache, p);
-    if (tt_state_has_partition(s->st, p)) {
-        err = tt_restore_checkpoint(s->st, p, &ck, errstr, errstr_size);
-        if (err)
-            return err;
-    }
-    err = tt_restore_start(s->restore, p, errstr, errstr_size);
-    if (err)
-        return err;
-    s->parts[p].phase = P_RESTORING;
-    s->parts[p].restore_t0 = tt_time_mono_ns();
-    tt_log_info(s->log, "stream",
-                "partition %" PRId32 ": restoring from %s offset %" PRId64
-                " (input committed %" PRId64 ")",
-                p, s->conf->kafka.changelog_topic, ck < 0 ? 0 : ck,
-                s->parts[p].resume_at);
-    return TT_ERR_OK;
-}
-
-/* The partition's store is complete: seek it to where processing resumes
- * and let its events flow. */
-static tt_err_t restore_end(tt_stream_t *s, int32_t p, char *errstr,
-                            size_t errstr_size)
-{
-    struct part *pt = &s->parts[p];
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    int64_t at = pt->resume_at >= 0 ? pt->resume_at : pt->dropped_min;
-    rd_kafka_error_t *error = NULL;
-
-    rd_kafka_topic_partition_list_add(l, s->conf->kafka.input_topic, p)
-        ->offset = at;
-    if (s->cache)
-        tt_ucache_forget_partition(s->cache, p);
-    if (at >= 0)
-        error = rd_kafka_seek_partitions(s->cons, l, 30000);
-    if (!error)
-        rd_kafka_resume_partitions(s->cons, l);
-    rd_kafka_topic_partition_list_destroy(l);
-    if (error) {
-        tt_err_t err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
-                               "partition %" PRId32 ": seek: %s", p,
-                               rd_kafka_error_string(error));
-
-        rd_kafka_error_destroy(error);
-        return err;
-    }
-    pt->phase = P_READY;
-    pt->dropped_min = -1;
-    tt_metrics_add(s->metrics, TT_M_RESTORES, 1);
-    tt_log_info(s->log, "stream",
-                "partition %" PRId32 ": restored in %.2f s, resuming at "
-                "%" PRId64,
-                p, tt_time_secs(pt->restore_t0, tt_time_mono_ns()), at);
-    return TT_ERR_OK;
-}
-
-static tt_err_t restores(tt_stream_t *s, int budget_ms, char *errstr,
-                         size_t errstr_size)
-{
-    int32_t done[64];
-    size_t n_done = 0;
-    struct tt_restore_stats before, after;
-    tt_err_t err;
-
-    for (int32_t p = 0; p < s->n_parts; p++) {
-        if (s->parts[p].phase != P_PENDING)
-            continue;
-        err = restore_begin(s, p, errstr, errstr_size);
-        if (err)
-            return err;
-    }
-    if (tt_restore_n_active(s->restore) == 0)
-        return TT_ERR_OK;
-    tt_restore_stats(s->restore, &before);
-    err = tt_restore_step(s->restore, budget_ms, done, 64, &n_done, errstr,
-                          errstr_size);
-    tt_restore_stats(s->restore, &after);
-    tt_metrics_add(s->metrics, TT_M_RESTORED_RECORDS,
-                   after.records - before.records);
-    if (after.bad_records != before.bad_records)
-        tt_log_warn(s->log, "stream",
-                    "restore: %" PRIu64
-                    " undecodable changelog records skipped",
-                    after.bad_records - before.bad_records);
-    if (err)
-        return err;
-    for (size_t i = 0; i < n_done; i++) {
-        if (done[i] >= s->n_parts || s->parts[done[i]].phase != P_RESTORING)
-            continue;
-        err = restore_end(s, done[i], errstr, errstr_size);
-        if (err)
-            return err;
-    }
-    return TT_ERR_OK;
-}
-
 static tt_err_t dead_letter(tt_stream_t *s, const rd_kafka_message_t *m,
                             const char *reason, char *errstr,
                             size_t errstr_size)
@@ -626,7 +352,7 @@ static tt_err_t take(tt_stream_t *s, const rd_kafka_message_t *m,
     tt_err_t err;
 
     if (m->partition >= s->n_parts &&
-        (err = grow_parts(s, m->partition + 1, errstr, errstr_size)))
+        (err = tt_stream_grow_parts(s, m->partition + 1, errstr, errstr_size)))
         return err;
     p = &s->parts[m->partition];
     if (p->phase != P_READY) {
@@ -834,7 +560,7 @@ tt_err_t tt_stream_run(tt_stream_t *s, char *errstr, size_t errstr_size)
         bool ready = any_ready(s);
         uint64_t now = tt_time_mono_ns();
 
-        err = restores(s, ready ? RESTORE_SLICE_MS : IDLE_POLL_MS, errstr,
+        err = tt_stream_restores(s, ready ? RESTORE_SLICE_MS : IDLE_POLL_MS, errstr,
                        errstr_size);
         if (!err)
             err = swap_model(s, errstr, errstr_size);

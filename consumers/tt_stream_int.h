@@ -110,6 +110,20 @@ struct tt_stream_s {
     uint64_t last_tick;
 };
 
+/* Grows the partition table to n partitions (new ones unassigned). */
+tt_err_t tt_stream_grow_parts(tt_stream_t *s, int32_t n, char *errstr,
+                              size_t errstr_size);
+
+/* The consumer's rebalance callback (opaque = the stream). */
+void tt_stream_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *l, void *opaque);
+
+/* Starts the restores of newly assigned partitions, applies changelog
+ * records for about budget_ms, and resumes the partitions whose restore
+ * ended. */
+tt_err_t tt_stream_restores(tt_stream_t *s, int budget_ms, char *errstr,
+                            size_t errstr_size);
+
 /* Commits the open batch: states, processing, produce, transaction or
  * delivery, store.  An aborted batch (rewound) is not an error. */
 tt_err_t tt_stream_flush(tt_stream_t *s, char *errstr, size_t errstr_size);
