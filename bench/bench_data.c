@@ -2,7 +2,8 @@
  * bench_data: throughput and memory of the data side of the model library.
  *   bench_data [EVENTS [TMPFILE]]      (default 1000000, /tmp/bench_data.csv)
  * 1. tt_gen: events per second, generator bytes, peak RSS.
- * 2. tt_gen_write_csv to TMPFILE, then tt_reader over it: MB/s, events/s.
+ * 2. tt_gen_write_csv to TMPFILE, then tt_reader over it: MB/s, events/s;
+ *    then tt_dataset_read of the file (read, intern, finish).
  * 3. tt_dataset: add EVENTS events in a scrambled time order (the sort is
  *    not skipped), finish: seconds, bytes per interaction (RSS growth).
  */
@@ -99,6 +100,21 @@ int main(int argc, char **argv)
     printf("reader:  %llu events, %.1f MB/s, %.2f M events/s\n",
            (unsigned long long)k, (double)st.st_size / 1e6 / (t1 - t0),
            (double)k / (t1 - t0) * 1e-6);
+    if (tt_dataset_init(&ds))
+        return 1;
+    rss0 = rss_kb();
+    t0 = now_s();
+    if (tt_dataset_read(&ds, tmp, TT_FORMAT_AUTO, false, NULL, err,
+                        sizeof(err))) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    t1 = now_s();
+    printf("read:    tt_dataset_read %.2f s = %.2f M events/s; RSS +%ld kB "
+           "= %.1f bytes/interaction\n",
+           t1 - t0, (double)ds.n / (t1 - t0) * 1e-6, rss_kb() - rss0,
+           (double)(rss_kb() - rss0) * 1024.0 / (double)ds.n);
+    tt_dataset_release(&ds);
     remove(tmp);
 
     /* Scrambled order: events in blocks of 4096 taken in reverse, so that
