@@ -243,7 +243,8 @@ int tt_cmd_gen(int argc, char **argv)
     }
     err = tt_gen_new(&g, &o, errstr, sizeof(errstr));
     if (err) {
-        tt_cli_error("gen", "%s", errstr);
+        /* The library's message already starts with "gen: ". */
+        fprintf(stderr, "twotime %s\n", errstr);
         return err == TT_ERR_INVAL ? TT_EXIT_USAGE : TT_EXIT_FAIL;
     }
     if (strcmp(out_path, "-") == 0) {
@@ -260,7 +261,7 @@ int tt_cmd_gen(int argc, char **argv)
         err = tt_errf(TT_ERR_IO, errstr, sizeof(errstr), "gen: %s: %s",
                       out_path, strerror(errno));
     if (err) {
-        tt_cli_error("gen", "%s", errstr);
+        fprintf(stderr, "twotime %s\n", errstr);
         goto out;
     }
     if (!quiet)
