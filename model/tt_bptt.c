@@ -4,8 +4,9 @@
  *
  * The sequences are sorted longest first, so the sequences still running at
  * step t are always the first nrow[t]: every step is one dense block of rows
- * and the GRU, the 2TS-Plus projection and their gradients are sgemm calls
- * over that block, with no padding.  Per step and row the forward pass keeps
+ * and the GRU, the 2TS-Plus projection, the logits against the step's
+ * shared negatives and all their gradients are sgemm calls over that block,
+ * with no padding.  Per step and row the forward pass keeps
  * h_t, the gate values z, r, h~, r*h and dL/dq_t (computed at once, since
  * the item vectors are frozen), 6 D floats; item vectors are gathered again
  * in the backward pass instead of being stored.
@@ -35,8 +36,11 @@ void tt_bptt_release(struct tt_bptt *b)
     free(b->qb);
     free(b->ws);
     free(b->nrow);
-    free(b->offer);
-    free(b->g);
+    free(b->neg);
+    free(b->xn);
+    free(b->ln);
+    free(b->l);
+    free(b->map);
     memset(b, 0, sizeof *b);
 }
 
@@ -66,11 +70,14 @@ tt_err_t tt_bptt_init(struct tt_bptt *b, uint32_t dim, bool plus,
     b->qb = malloc(nd * sizeof(float) + 1);
     b->ws = malloc(tt_gru_ws_floats(dim, cap_n) * sizeof(float) + 1);
     b->nrow = malloc((cap_steps + 1) * sizeof *b->nrow);
-    b->offer = malloc(((size_t)negatives + 1) * sizeof *b->offer);
-    b->g = malloc(((size_t)negatives + 1) * sizeof *b->g);
+    b->neg = malloc(((size_t)negatives + 1) * sizeof *b->neg);
+    b->xn = malloc(((size_t)negatives * dim + 1) * sizeof *b->xn);
+    b->ln = malloc((cap_n * negatives + 1) * sizeof *b->ln);
+    b->l = malloc(((size_t)negatives + 1) * sizeof *b->l);
+    b->map = malloc(((size_t)negatives + 1) * sizeof *b->map);
     if (!b->h || !b->z || !b->r || !b->hh || !b->rh || !b->dq || !b->xb ||
         !b->lb || !b->dha || !b->dhb || !b->qb || !b->ws || !b->nrow ||
-        !b->offer || !b->g) {
+        !b->neg || !b->xn || !b->ln || !b->l || !b->map) {
         tt_bptt_release(b);
         return TT_ERR_NOMEM;
     }
@@ -86,11 +93,63 @@ static void gather(float *dst, const float *items, uint32_t dim,
                items + (size_t)seqs[k].items[t] * dim, dim * sizeof(float));
 }
 
-double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
-                   const float *items, const uint32_t *pool, uint32_t n_pool,
-                   struct tt_s2_seq *seqs, uint32_t n, float scale)
+/*
+ * The sampled softmax of step t for its nt rows with queries q: draws the
+ * step's negatives, scores them by one sgemm, and sets dq = scale * dL/dq
+ * (the item vectors are frozen, so this is all the backward pass needs).
+ */
+static double step_softmax(struct tt_bptt *b, const float *items,
+                           const struct tt_s2_neg *neg,
+                           const struct tt_s2_seq *seqs, uint32_t t,
+                           uint32_t nt, const float *q, float *dq,
+                           float scale)
 {
-    const uint32_t dim = b->dim, p1 = b->negatives + 1, steps = seqs[0].len;
+    const uint32_t dim = b->dim, p = b->negatives;
+    const int d = (int)dim;
+    double loss = 0.0;
+    struct tt_rng rng;
+
+    tt_rng_seed(&rng, neg->seed, t);
+    for (uint32_t j = 0; j < p; j++) {
+        b->neg[j] = neg->fixed ? neg->fixed[(size_t)t * p + j]
+                               : neg->pool[tt_rng_below(&rng, neg->n_pool)];
+        memcpy(b->xn + (size_t)j * dim, items + (size_t)b->neg[j] * dim,
+               dim * sizeof(float));
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nt, (int)p, d,
+                1.0f, q, d, b->xn, d, 0.0f, b->ln, (int)p);
+    for (uint32_t k = 0; k < nt; k++) {
+        const uint32_t pos = seqs[k].items[t];
+        const float *xp = items + (size_t)pos * dim;
+        float *lk = b->ln + (size_t)k * p;
+        uint32_t n = 1;
+
+        /* the offer set without the accidental hits, compacted */
+        b->l[0] = tt_kern_dot(q + (size_t)k * dim, xp, dim);
+        b->map[0] = 0;
+        for (uint32_t j = 0; j < p; j++) {
+            if (b->neg[j] == pos)
+                continue;
+            b->l[n] = lk[j];
+            b->map[n++] = j + 1;
+        }
+        loss += tt_softmax_logits(b->l, n, b->l);
+        memset(lk, 0, p * sizeof *lk);
+        for (uint32_t m = 1; m < n; m++)
+            lk[b->map[m] - 1] = b->l[m] * scale;
+        memset(dq + (size_t)k * dim, 0, dim * sizeof(float));
+        tt_kern_axpy(dq + (size_t)k * dim, b->l[0] * scale, xp, dim);
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, d, (int)p,
+                1.0f, b->ln, (int)p, b->xn, d, 1.0f, dq, d);
+    return loss;
+}
+
+double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
+                   const float *items, const struct tt_s2_neg *neg,
+                   const struct tt_s2_seq *seqs, uint32_t n, float scale)
+{
+    const uint32_t dim = b->dim, steps = seqs[0].len;
     const int d = (int)dim;
     float *psi, *wp, *gpsi, *gwp;
     struct tt_gru cell[2], gcell[2];
@@ -133,21 +192,7 @@ double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
             }
             q = b->qb;
         }
-        for (uint32_t k = 0; k < nt; k++) {
-            struct tt_s2_seq *s = &seqs[k];
-            const uint32_t pos = s->items[t];
-
-            b->offer[0] = pos;
-            for (uint32_t j = 1; j < p1; j++)
-                b->offer[j] = s->neg ? s->neg[(size_t)t * (p1 - 1) + j - 1]
-                                     : tt_train_negative(&s->rng, pool,
-                                                         n_pool, pos);
-            loss += tt_softmax_fwd(q + (size_t)k * dim, items, dim, dim,
-                                   b->offer, p1, b->g);
-            memset(dqt + (size_t)k * dim, 0, dim * sizeof(float));
-            tt_softmax_bwd_q(dqt + (size_t)k * dim, items, dim, dim, b->offer,
-                             p1, b->g, scale);
-        }
+        loss += step_softmax(b, items, neg, seqs, t, nt, q, dqt, scale);
         if (t + 1 < steps) {
             const uint32_t n1 = b->nrow[t + 1];
             const size_t o = base * dim;

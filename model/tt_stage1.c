@@ -3,19 +3,28 @@
  * item features) by minibatch Adam or SGD on the sampled softmax, order
  * ignored.
  *
+ * Offer sets: by default the p negatives are drawn once per minibatch (rng
+ * seeded by (seed, epoch, batch)) and shared by its positives, as
+ * TensorFlow's sampled_softmax_loss does; a negative that equals a row's
+ * positive is dropped from that row.  Each positive still sees p uniform
+ * negatives, but a batch touches p + B item rows instead of p B, which is
+ * what makes stage 1 fast when the item table does not fit in cache.  With
+ * opts->per_positive_negatives every positive draws its own p (rng seeded
+ * by (seed, epoch, position), resampled when equal to the positive).
+ *
  * A minibatch of B positives runs in two phases separated by barriers:
  *
- *   A  each thread takes a contiguous share of the positives: draws the p
- *      negatives (rng seeded by (seed, epoch, position in the epoch), so the
- *      draw does not depend on the threads), scores the offer set, keeps the
- *      logit gradients g, the user's gradient dphi = sum_j g_j x_j and a
- *      copy of phi_u (what the item gradients g_j phi_u need).
+ *   A  each thread takes a contiguous share of the positives: scores the
+ *      offer sets, keeps the logit gradients g, the user's gradient
+ *      dphi = sum_j g_j x_j and a copy of phi_u (what the item gradients
+ *      g_j phi_u need).
  *   B  every parameter row has one owner thread (row index mod threads);
- *      each thread walks the whole batch in order, adds the contributions
- *      to the rows it owns (reading only the batch buffers), then applies
- *      L2 and Adam/SGD to those rows (lazy updates) and clears them.
+ *      each thread walks the whole batch in a fixed order, adds the
+ *      contributions to the rows it owns (reading only the batch buffers),
+ *      then applies L2 and Adam/SGD to those rows (lazy updates) and clears
+ *      them.
  *
- * Every row's gradient is summed in batch order whoever owns it, so the
+ * Every row's gradient is summed in the same order whoever owns it, so the
  * result depends neither on timing nor on the number of threads: the same
  * seed gives the same embeddings bit for bit with 1 or 8 threads.
  */
@@ -26,10 +35,14 @@
 #include "common/tt_time.h"
 #include "model/tt_adam.h"
 #include "model/tt_kern.h"
+#include "model/tt_model.h"
 #include "model/tt_softmax.h"
 #include "model/tt_train_int.h"
 
 #define MAX_THREADS 256
+/* The largest offer set of the shared-negatives path (its buffers live on
+ * the stack); tt_train_opts_check bounds p below it. */
+#define TT_S1_OFFER_MAX (TT_TRAIN_NEGATIVES_MAX + 1)
 
 /* One owner's list of touched rows. */
 struct touched {
@@ -54,6 +67,9 @@ struct s1 {
     uint32_t *offer, *bu;         /* [batch][p + 1], [batch] */
     float *gl;                    /* [batch][p + 1] */
     float *pb, *db;               /* [batch][dd]: phi_u copy, dphi */
+    /* shared negatives of the batch: each thread draws the same ones */
+    uint32_t *neg[MAX_THREADS];   /* [p] */
+    float *xn[MAX_THREADS];       /* [p][dd] their full item vectors */
     struct touched tl[MAX_THREADS][3];
     double loss[MAX_THREADS];
     /* progress, owned by thread 0 */
@@ -84,9 +100,12 @@ static void s1_free(struct s1 *s)
     free(s->gl);
     free(s->pb);
     free(s->db);
-    for (int t = 0; t < MAX_THREADS; t++)
+    for (int t = 0; t < MAX_THREADS; t++) {
         for (int k = 0; k < 3; k++)
             free(s->tl[t][k].rows);
+        free(s->neg[t]);
+        free(s->xn[t]);
+    }
 }
 
 static inline uint32_t owner(uint32_t row, int nt)
@@ -102,9 +121,9 @@ static inline void touch(uint8_t *flag, struct touched *tl, uint32_t row)
     }
 }
 
-/* Phase A for positives [lo, hi) of the batch starting at b0, whose size
- * gives the gradient scale 1 / nb. */
-static void phase_a(struct s1 *s, int tid, uint32_t epoch, size_t b0,
+/* Phase A, one offer set per positive: positives [lo, hi) of the batch
+ * starting at b0, whose size gives the gradient scale 1 / nb. */
+static void phase_a_pp(struct s1 *s, int tid, uint32_t epoch, size_t b0,
                     size_t nb, size_t lo, size_t hi)
 {
     const uint32_t p1 = s->p + 1, d = s->d, fd = s->fd, dd = s->dd;
@@ -147,9 +166,10 @@ static void phase_a(struct s1 *s, int tid, uint32_t epoch, size_t b0,
     s->loss[tid] += loss;
 }
 
-/* Phase B, accumulation: this thread's rows, in batch order, from the batch
- * buffers only (other threads update their rows meanwhile). */
-static void phase_b(struct s1 *s, int tid, size_t nb)
+/* Phase B, accumulation, one offer set per positive: this thread's rows,
+ * in batch order, from the batch buffers only (other threads update their
+ * rows meanwhile). */
+static void phase_b_pp(struct s1 *s, int tid, size_t nb)
 {
     const uint32_t p1 = s->p + 1, d = s->d, fd = s->fd, dd = s->dd;
     struct touched *tl = s->tl[tid];
@@ -177,6 +197,114 @@ static void phase_b(struct s1 *s, int tid, size_t nb)
                 touch(s->tg, &tl[2], c);
                 tt_kern_axpy(s->gg + (size_t)c * fd, g[q], ph + d, fd);
             }
+        }
+    }
+}
+
+/* The full vector [x_i ; g(f_i)] of item i into dst. */
+static void full_item(const struct s1 *s, uint32_t i, float *dst)
+{
+    memcpy(dst, s->x + (size_t)i * s->d, s->d * sizeof(float));
+    if (s->fd)
+        memcpy(dst + s->d, s->g + (size_t)s->cat[i] * s->fd,
+               s->fd * sizeof(float));
+}
+
+/* Phase A with shared negatives. */
+static void phase_a_shared(struct s1 *s, int tid, uint32_t epoch, size_t b0,
+                           size_t nb, size_t lo, size_t hi)
+{
+    const uint32_t p = s->p, p1 = p + 1, dd = s->dd;
+    const float scale = 1.0f / (float)nb;
+    uint32_t *neg = s->neg[tid];
+    float *xn = s->xn[tid];
+    float l[TT_S1_OFFER_MAX], xp[TT_MODEL_DIM_MAX];
+    uint32_t map[TT_S1_OFFER_MAX];
+    struct tt_rng rng;
+    double loss = 0.0;
+
+    tt_rng_seed(&rng, s->o->seed ^ tt_rng_mix64(TT_TRAIN_STREAM_S1_NEG +
+                                                epoch),
+                (b0 / s->batch) | (UINT64_C(1) << 62));
+    for (uint32_t q = 0; q < p; q++) {
+        neg[q] = s->td->pool[tt_rng_below(&rng, s->td->n_pool)];
+        full_item(s, neg[q], xn + (size_t)q * dd);
+    }
+    for (size_t k = lo; k < hi; k++) {
+        const uint32_t j = s->perm[b0 + k];
+        const uint32_t u = s->ds->user[j], pos = s->ds->item[j];
+        const float *ph = s->phi + (size_t)u * dd;
+        float *g = s->gl + k * p1, *dp = s->db + k * dd;
+        uint32_t n = 1;
+
+        s->bu[k] = u;
+        s->offer[k * p1] = pos;
+        full_item(s, pos, xp);
+        /* the offer set without the accidental hits, compacted */
+        l[0] = tt_kern_dot(ph, xp, dd);
+        map[0] = 0;
+        for (uint32_t q = 0; q < p; q++) {
+            if (neg[q] == pos)
+                continue;
+            l[n] = tt_kern_dot(ph, xn + (size_t)q * dd, dd);
+            map[n++] = q + 1;
+        }
+        loss += tt_softmax_logits(l, n, l);
+        memset(g, 0, p1 * sizeof *g);
+        for (uint32_t m = 0; m < n; m++)
+            g[map[m]] = l[m] * scale;
+        memcpy(s->pb + k * dd, ph, dd * sizeof(float));
+        memset(dp, 0, dd * sizeof(float));
+        tt_kern_axpy(dp, g[0], xp, dd);
+        for (uint32_t q = 0; q < p; q++)
+            tt_kern_axpy(dp, g[q + 1], xn + (size_t)q * dd, dd);
+    }
+    s->loss[tid] += loss;
+}
+
+/* Phase B with shared negatives: users and positives in batch order, then
+ * each negative (in draw order) over the batch in order. */
+static void phase_b_shared(struct s1 *s, int tid, size_t nb)
+{
+    const uint32_t p = s->p, p1 = p + 1, d = s->d, fd = s->fd, dd = s->dd;
+    const uint32_t *neg = s->neg[tid];
+    struct touched *tl = s->tl[tid];
+
+    for (size_t k = 0; k < nb; k++) {
+        const uint32_t u = s->bu[k], pos = s->offer[k * p1];
+        const float g0 = s->gl[k * p1], *ph = s->pb + k * dd;
+
+        if (owner(u, s->nt) == (uint32_t)tid) {
+            touch(s->tphi, &tl[0], u);
+            tt_kern_axpy(s->gphi + (size_t)u * dd, 1.0f, s->db + k * dd, dd);
+        }
+        if (owner(pos, s->nt) == (uint32_t)tid) {
+            touch(s->tx, &tl[1], pos);
+            tt_kern_axpy(s->gx + (size_t)pos * d, g0, ph, d);
+        }
+        if (fd && owner(s->cat[pos], s->nt) == (uint32_t)tid) {
+            touch(s->tg, &tl[2], s->cat[pos]);
+            tt_kern_axpy(s->gg + (size_t)s->cat[pos] * fd, g0, ph + d, fd);
+        }
+    }
+    for (uint32_t q = 0; q < p; q++) {
+        const uint32_t it = neg[q], c = s->cat[it];
+        const bool own_x = owner(it, s->nt) == (uint32_t)tid;
+        const bool own_g = fd && owner(c, s->nt) == (uint32_t)tid;
+
+        if (own_x)
+            touch(s->tx, &tl[1], it);
+        if (own_g)
+            touch(s->tg, &tl[2], c);
+        if (!own_x && !own_g)
+            continue;
+        for (size_t k = 0; k < nb; k++) {
+            const float gq = s->gl[k * p1 + q + 1], *ph = s->pb + k * dd;
+
+            if (own_x)
+                tt_kern_axpy(s->gx + (size_t)it * d, gq, ph, d);
+            if (own_g)
+                tt_kern_axpy(s->gg + (size_t)c * fd, gq, ph + d, fd);
         }
     }
 }
@@ -258,9 +386,15 @@ static void s1_worker(void *ctx, int tid)
                 tt_adam_next(&s->ax);
                 tt_adam_next(&s->ag);
             }
-            phase_a(s, tid, epoch, b0, nb, lo, hi);
-            tt_team_barrier(&s->team);
-            phase_b(s, tid, nb);
+            if (s->o->per_positive_negatives) {
+                phase_a_pp(s, tid, epoch, b0, nb, lo, hi);
+                tt_team_barrier(&s->team);
+                phase_b_pp(s, tid, nb);
+            } else {
+                phase_a_shared(s, tid, epoch, b0, nb, lo, hi);
+                tt_team_barrier(&s->team);
+                phase_b_shared(s, tid, nb);
+            }
             apply_rows(s, &s->tl[tid][0], s->phi, s->gphi, s->tphi, &s->aphi,
                        s->dd);
             apply_rows(s, &s->tl[tid][1], s->x, s->gx, s->tx, &s->ax, s->d);
@@ -348,7 +482,10 @@ tt_err_t tt_stage1_train(const struct tt_dataset *ds,
         s->tl[t][0].rows = malloc(s->batch * sizeof(uint32_t));
         s->tl[t][1].rows = malloc(s->batch * (s->p + 1) * sizeof(uint32_t));
         s->tl[t][2].rows = malloc(s->batch * (s->p + 1) * sizeof(uint32_t));
-        if (!s->tl[t][0].rows || !s->tl[t][1].rows || !s->tl[t][2].rows)
+        s->neg[t] = malloc((s->p + 1) * sizeof(uint32_t));
+        s->xn[t] = malloc(((size_t)s->p * s->dd + 1) * sizeof(float));
+        if (!s->tl[t][0].rows || !s->tl[t][1].rows || !s->tl[t][2].rows ||
+            !s->neg[t] || !s->xn[t])
             goto out_nomem;
     }
     if (opts->adam && (tt_adam_init(&s->aphi, nu * s->dd, opts->lr1) ||

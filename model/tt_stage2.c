@@ -21,8 +21,9 @@
  * A batch is sorted by length (longest first) and dealt round-robin to the
  * threads; each thread runs tt_bptt_run into its own gradient buffer; the
  * buffers are summed in thread order (each thread a fixed slice of the
- * parameters), the global norm clipped, and Adam applied.  Negatives come
- * from an rng per (epoch, sequence).  Same seed and threads: same bits.
+ * parameters), the global norm clipped, and Adam applied.  At each step the
+ * sequences of a batch share p negatives drawn from an rng per (epoch,
+ * batch, step), whatever the threads.  Same seed and threads: same bits.
  *
  * After every epoch the candidate model is scored by `validate`; the best
  * epoch's parameters are kept, and training stops after `patience` epochs
@@ -239,15 +240,19 @@ static void s2_worker(void *ctx, int tid)
                 o->cell = q->cell;
                 o->h0 = q->cell ? s->s1->phi + (size_t)q->user * s->dim
                                 : s->dense; /* psi leads the dense block */
-                o->neg = NULL;
-                tt_rng_seed(&o->rng, nseed, s->cur[k]);
             }
             memset(s->grad[tid], 0, s->nd * sizeof(float));
-            if (mine)
+            if (mine) {
+                struct tt_s2_neg neg;
+
+                neg.pool = s->td.pool;
+                neg.n_pool = s->td.n_pool;
+                neg.seed = nseed ^ tt_rng_mix64(bi);
+                neg.fixed = NULL;
                 s->loss[tid] += tt_bptt_run(&s->bp[tid], s->dense,
-                                            s->grad[tid], s->s1->x,
-                                            s->td.pool, s->td.n_pool, sq,
+                                            s->grad[tid], s->s1->x, &neg, sq,
                                             mine, s->scale);
+            }
             tt_team_barrier(&s->team);
             /* sum the thread gradients in thread order, slice by slice */
             {

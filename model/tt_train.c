@@ -59,9 +59,10 @@ tt_err_t tt_train_opts_check(const struct tt_train_opts *o, char *errstr,
     if (o->threads < 1 || o->threads > 256)
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                        "threads %d outside 1..256", o->threads);
-    if (o->negatives < 1 || o->negatives > 100000)
+    if (o->negatives < 1 || o->negatives > TT_TRAIN_NEGATIVES_MAX)
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
-                       "negatives %u outside 1..100000", o->negatives);
+                       "negatives %u outside 1..%d", o->negatives,
+                       TT_TRAIN_NEGATIVES_MAX);
     if (o->batch < 1 || o->batch > 1000000)
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                        "batch %u outside 1..1000000", o->batch);

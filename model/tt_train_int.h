@@ -28,6 +28,9 @@
 #define TT_TRAIN_STREAM_S2_SHUFFLE (UINT64_C(5) << 32)   /* + epoch */
 #define TT_TRAIN_STREAM_S2_NEG (UINT64_C(6) << 56)       /* ^ (epoch, seq) */
 
+/* Negatives per positive at most (offer-set buffers are sized by it). */
+#define TT_TRAIN_NEGATIVES_MAX 4096
+
 /* GRU_ALL mode trains on at most the last this many steps of a user. */
 #define TT_TRAIN_GRU_ALL_CAP 200
 /* Bias of the update gate z of the active cell at initialisation:
@@ -107,31 +110,46 @@ static inline uint32_t tt_train_negative(struct tt_rng *rng,
 /*
  * One stage 2 training sequence: from the start vector h0 (psi or phi_u),
  * the step t query (from h_t, and for Plus the previous item of the
- * sequence, none at t = 0) predicts items[t] against `negatives` sampled
- * negatives; then h_{t+1} = GRU_cell(h_t, x_{items[t]}).
+ * sequence, none at t = 0) predicts items[t]; then h_{t+1} =
+ * GRU_cell(h_t, x_{items[t]}).
  */
 struct tt_s2_seq {
     const uint32_t *items; /* [len] dense item indices */
     uint32_t len;          /* >= 1 */
     uint32_t cell;         /* 0 inactive (h0 = psi), 1 active (h0 = phi) */
     const float *h0;       /* psi or phi_u: D floats */
-    struct tt_rng rng;     /* negatives, when `neg` is NULL */
-    const uint32_t *neg;   /* [len * negatives] fixed negatives, or NULL */
 };
 
-/* Per-thread buffers of the core, sized for at most cap_n sequences and
- * cap_rows (sum of lengths) rows. */
+/*
+ * The negatives of stage 2: at step t every sequence of a minibatch is
+ * scored against the same p negatives (a negative equal to a row's
+ * positive is dropped from that row), drawn uniformly from `pool` with the
+ * rng tt_rng_seed(seed, t), so that the draw does not depend on how the
+ * batch is split between threads; or, when `fixed` is non-NULL, fixed[t *
+ * p + j] (tests).
+ */
+struct tt_s2_neg {
+    const uint32_t *pool;
+    uint32_t n_pool;
+    uint64_t seed;
+    const uint32_t *fixed;
+};
+
+/* Per-thread buffers of the core, sized for at most cap_n sequences,
+ * cap_rows (sum of lengths) rows and cap_steps steps. */
 struct tt_bptt {
     uint32_t dim, negatives;
     bool plus;
-    size_t cap_n, cap_rows;
+    size_t cap_n, cap_rows, cap_steps;
     float *h, *z, *r, *hh, *rh, *dq;  /* [cap_rows][dim] */
     float *xb, *lb, *dha, *dhb, *qb;  /* [cap_n][dim] */
     float *ws;                         /* tt_gru_ws_floats(dim, cap_n) */
-    uint32_t *nrow;                    /* [longest + 1] rows per step */
-    size_t cap_steps;
-    uint32_t *offer;                   /* [negatives + 1] */
-    float *g;                          /* [negatives + 1] */
+    uint32_t *nrow;                    /* [cap_steps] rows per step */
+    uint32_t *neg;                     /* [negatives] this step's */
+    float *xn;                         /* [negatives][dim] their vectors */
+    float *ln;                         /* [cap_n][negatives] logits, dL/dl */
+    float *l;                          /* [negatives + 1] one offer set */
+    uint32_t *map;                     /* [negatives + 1] */
 };
 
 tt_err_t tt_bptt_init(struct tt_bptt *b, uint32_t dim, bool plus,
@@ -145,11 +163,11 @@ void tt_bptt_release(struct tt_bptt *b);
  * cap_steps).  `dense` holds the parameters in the tt_model_int.h layout;
  * the gradient of (scale * the sum of the step losses) is ADDED to `grad`
  * (same layout).  psi receives the gradient of h0 of cell 0 sequences; phi
- * is frozen.  `items` is the item table (n_items x dim), `pool` the
- * negatives' pool.  Returns the sum of the step losses (unscaled).
+ * is frozen.  `items` is the item table (n_items x dim).  Returns the sum
+ * of the step losses (unscaled).
  */
 double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
-                   const float *items, const uint32_t *pool, uint32_t n_pool,
-                   struct tt_s2_seq *seqs, uint32_t n, float scale);
+                   const float *items, const struct tt_s2_neg *neg,
+                   const struct tt_s2_seq *seqs, uint32_t n, float scale);
 
 #endif

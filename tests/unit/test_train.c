@@ -257,11 +257,13 @@ static void ref_gru(const double *p, int d, const double *h, const double *x,
     }
 }
 
-/* scale * sum of step losses of the sequences, all in double. */
+/* scale * sum of step losses of the sequences, all in double: at step t
+ * every sequence is scored against neg[t * p ..], without the negatives
+ * equal to its positive. */
 static double ref_loss(const double *dense, int d, bool plus,
                        const double *items, const struct tt_s2_seq *seqs,
-                       uint32_t n, uint32_t p, const double *phi0,
-                       double scale)
+                       uint32_t n, uint32_t p, const uint32_t *neg,
+                       const double *phi0, double scale)
 {
     size_t np = tt_gru_nparams((uint32_t)d);
     const double *psi = dense, *cell = dense + d + np * seqs[0].cell;
@@ -275,7 +277,7 @@ static double ref_loss(const double *dense, int d, bool plus,
             h[j] = seqs[s].cell ? phi0[s * (uint32_t)d + (uint32_t)j] : psi[j];
         for (uint32_t t = 0; t < seqs[s].len; t++) {
             double l[64], m = -INFINITY, sum = 0;
-            uint32_t offer[64];
+            uint32_t offer[64], no = 1;
 
             for (int j = 0; j < d; j++) {
                 q[j] = plus ? 0 : h[j];
@@ -290,14 +292,15 @@ static double ref_loss(const double *dense, int d, bool plus,
             }
             offer[0] = seqs[s].items[t];
             for (uint32_t j = 0; j < p; j++)
-                offer[j + 1] = seqs[s].neg[t * p + j];
-            for (uint32_t j = 0; j <= p; j++) {
+                if (neg[t * p + j] != offer[0])
+                    offer[no++] = neg[t * p + j];
+            for (uint32_t j = 0; j < no; j++) {
                 l[j] = 0;
                 for (int k = 0; k < d; k++)
                     l[j] += q[k] * items[offer[j] * (uint32_t)d + (uint32_t)k];
                 m = fmax(m, l[j]);
             }
-            for (uint32_t j = 0; j <= p; j++)
+            for (uint32_t j = 0; j < no; j++)
                 sum += exp(l[j] - m);
             total += log(sum) + m - l[0];
             if (t + 1 < seqs[s].len) {
@@ -316,12 +319,16 @@ static void check_bptt(bool plus, uint32_t cell)
     static const uint32_t seq_items[3][5] = {
         {1, 4, 2, 8, 3}, {0, 5, 5}, {7}};
     static const uint32_t lens[3] = {5, 3, 1};
+    /* shared per step; step 0 hits the positive of sequence 0, step 2 that
+     * of sequence 1 twice: those negatives must drop out of those rows */
+    static const uint32_t neg[5 * P] = {1, 6, 2, 3, 8, 0, 5, 5, 6, 4, 7, 0,
+                                        2, 1, 0};
     size_t nd = tt_model_dense_floats(D, plus);
     float *dense = malloc(nd * 4), *grad = calloc(nd, 4), items[NI * D];
     float phi[3 * D];
     double *dd = malloc(nd * 8), itd[NI * D], phid[3 * D], loss_f, loss_d;
-    uint32_t neg[3][5 * P], pool[NI];
     struct tt_s2_seq seqs[3];
+    struct tt_s2_neg ng = {NULL, 0, 0, neg};
     struct tt_bptt b;
     struct tt_rng rng;
     const double eps = 1e-6, scale = 1.0 / 9.0;
@@ -333,36 +340,29 @@ static void check_bptt(bool plus, uint32_t cell)
         items[i] = (float)tt_rng_normal(&rng);
     for (int i = 0; i < 3 * D; i++)
         phi[i] = (float)tt_rng_normal(&rng);
-    for (int s = 0; s < 3; s++)
-        for (int j = 0; j < 5 * P; j++)
-            neg[s][j] = (uint32_t)tt_rng_below(&rng, NI);
-    for (uint32_t i = 0; i < NI; i++)
-        pool[i] = i;
     for (int s = 0; s < 3; s++) {
         seqs[s].items = seq_items[s];
         seqs[s].len = lens[s];
         seqs[s].cell = cell;
         seqs[s].h0 = cell ? phi + s * D : dense;
-        seqs[s].neg = neg[s];
     }
     assert_int_equal(tt_bptt_init(&b, D, plus, P, 3, 9, 5), TT_ERR_OK);
-    loss_f = tt_bptt_run(&b, dense, grad, items, pool, NI, seqs, 3,
-                         (float)scale);
+    loss_f = tt_bptt_run(&b, dense, grad, items, &ng, seqs, 3, (float)scale);
     for (size_t i = 0; i < nd; i++)
         dd[i] = dense[i];
     for (int i = 0; i < NI * D; i++)
         itd[i] = items[i];
     for (int i = 0; i < 3 * D; i++)
         phid[i] = phi[i];
-    loss_d = ref_loss(dd, D, plus, itd, seqs, 3, P, phid, scale);
+    loss_d = ref_loss(dd, D, plus, itd, seqs, 3, P, neg, phid, scale);
     assert_true(fabs(loss_f * scale - loss_d) < 1e-5);
     for (size_t i = 0; i < nd; i++) {
         double k = dd[i], lp, lm, num;
 
         dd[i] = k + eps;
-        lp = ref_loss(dd, D, plus, itd, seqs, 3, P, phid, scale);
+        lp = ref_loss(dd, D, plus, itd, seqs, 3, P, neg, phid, scale);
         dd[i] = k - eps;
-        lm = ref_loss(dd, D, plus, itd, seqs, 3, P, phid, scale);
+        lm = ref_loss(dd, D, plus, itd, seqs, 3, P, neg, phid, scale);
         dd[i] = k;
         num = (lp - lm) / (2 * eps);
         if (fabs(grad[i] - num) > 1e-5 + 2e-3 * fabs(num)) {
@@ -399,8 +399,9 @@ static void test_train_infer_consistent(void **state)
     size_t nd = tt_model_dense_floats(D, true);
     float *dense = malloc(nd * 4), *grad = calloc(nd, 4), phi[D];
     int64_t uid = 99;
-    uint32_t neg[6 * P], pool[NI];
+    uint32_t neg[6 * P];
     struct tt_model_parts p;
+    struct tt_s2_neg ng = {NULL, 0, 0, neg};
     struct tt_s2_seq s;
     struct tt_bptt b;
     struct tt_rng rng;
@@ -411,10 +412,8 @@ static void test_train_infer_consistent(void **state)
     tt_rng_seed(&rng, 5, 0);
     for (size_t i = 0; i < nd; i++)
         dense[i] = (float)(0.5 * tt_rng_normal(&rng));
-    for (int i = 0; i < NI; i++) {
+    for (int i = 0; i < NI; i++)
         it.ids[i] = 10 + i;
-        pool[i] = (uint32_t)i;
-    }
     for (int i = 0; i < NI * D; i++)
         it.v[i] = (float)tt_rng_normal(&rng);
     for (int i = 0; i < D; i++)
@@ -441,20 +440,21 @@ static void test_train_infer_consistent(void **state)
         s.len = 6;
         s.cell = cell;
         s.h0 = cell ? phi : dense;
-        s.neg = neg;
-        train = tt_bptt_run(&b, dense, grad, it.v, pool, NI, &s, 1, 1.0f);
+        train = tt_bptt_run(&b, dense, grad, it.v, &ng, &s, 1, 1.0f);
         tt_model_user_start(m, cell ? uid : 12345, true, &run);
         assert_int_equal(run.cell, cell);
         for (uint32_t t = 0; t < 6; t++) {
             float q[D], l[P + 1];
-            uint32_t offer[P + 1];
+            uint32_t offer[P + 1], no = 1;
 
             tt_model_user_query(m, &run, q);
             offer[0] = seq[t];
-            memcpy(offer + 1, neg + t * P, sizeof(uint32_t) * P);
-            for (int j = 0; j <= P; j++)
+            for (int j = 0; j < P; j++)
+                if (neg[t * P + j] != seq[t])
+                    offer[no++] = neg[t * P + j];
+            for (uint32_t j = 0; j < no; j++)
                 l[j] = tt_model_score(m, q, it.v + offer[j] * D);
-            infer += tt_softmax_logits(l, P + 1, l);
+            infer += tt_softmax_logits(l, no, l);
             tt_model_user_step(m, &run, it.v + seq[t] * D);
         }
         print_message("cell %u: training loss %.7f, inference loss %.7f\n",
@@ -540,6 +540,25 @@ static void test_stage1(void **state)
                      TT_ERR_OK);
     assert_memory_not_equal(a.phi, b.phi, sizeof(float) * nu * a.dim);
     tt_stage1_release(&b);
+    /* one offer set per positive: trains, and is thread-independent too */
+    o.seed = 7;
+    o.per_positive_negatives = true;
+    memset(&l, 0, sizeof l);
+    assert_int_equal(tt_stage1_train(&ds, &split, &o, on_progress, &l, &b,
+                                     err, sizeof err),
+                     TT_ERR_OK);
+    assert_true(l.last[1] < 0.9 * l.first[1]);
+    o.threads = 1;
+    assert_int_equal(tt_stage1_train(&ds, &split, &o, NULL, NULL, &c, err,
+                                     sizeof err),
+                     TT_ERR_OK);
+    assert_memory_equal(b.phi, c.phi, sizeof(float) * nu * a.dim);
+    assert_memory_equal(b.x, c.x, sizeof(float) * ni * a.dim);
+    assert_memory_not_equal(a.phi, b.phi, sizeof(float) * nu * a.dim);
+    tt_stage1_release(&b);
+    tt_stage1_release(&c);
+    o.per_positive_negatives = false;
+    o.threads = 3;
     /* SGD trains too */
     o.adam = false;
     o.lr1 = 2.0;
