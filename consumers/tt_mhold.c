@@ -84,7 +84,7 @@ tt_err_t tt_mhold_offer(tt_mhold_t *h, tt_model_t **m, char *errstr,
                         size_t errstr_size)
 {
     struct tt_model_info info;
-    struct held *hd, *old = NULL;
+    struct held *hd = NULL, *old = NULL;
     uint64_t floor;
     tt_err_t err;
 

@@ -212,6 +212,8 @@ tt_err_t tt_stream_new(tt_stream_t **sp, const struct tt_conf *conf,
     s->opts = *opts;
     s->log = opts->log;
     s->eos = conf->kafka.exactly_once;
+    if (s->opts.store_flush_ms <= 0)
+        s->opts.store_flush_ms = 1000;
     atomic_init(&s->stop, 0);
     err = tt_mhold_new(&s->mhold, model, errstr, errstr_size);
     if (err) {
@@ -499,11 +501,13 @@ static tt_err_t swap_model(tt_stream_t *s, char *errstr, size_t errstr_size)
         return TT_ERR_OK;
     v = tt_mhold_view(s->mhold);
     if (s->cache && v->info.dim > s->cache_dim) {
-        /* Entries are sized for the old dimension; the cache is clean
-         * between batches, so starting a new one loses nothing. */
+        /* Entries are sized for the old dimension: write the dirty ones,
+         * then start a new cache. */
         uint32_t cap = (uint32_t)s->conf->state.user_cache;
-        tt_err_t err;
+        tt_err_t err = tt_stream_store_flush(s, errstr, errstr_size);
 
+        if (err)
+            return err;
         if (cap < (uint32_t)s->conf->kafka.batch_max)
             cap = (uint32_t)s->conf->kafka.batch_max;
         tt_ucache_destroy(s->cache);
@@ -558,7 +562,7 @@ tt_err_t tt_stream_run(tt_stream_t *s, char *errstr, size_t errstr_size)
                 v->info.tstar, v->info.plus ? ", plus" : "");
     while (!stopping(s)) {
         bool ready = any_ready(s);
-        uint64_t now = tt_time_mono_ns();
+        uint64_t now = tt_time_mono_ns(), cpu0 = tt_stream_cpu_ns();
 
         err = tt_stream_restores(s, ready ? RESTORE_SLICE_MS : IDLE_POLL_MS, errstr,
                        errstr_size);
@@ -572,6 +576,7 @@ tt_err_t tt_stream_run(tt_stream_t *s, char *errstr, size_t errstr_size)
         }
         err = collect(s, tt_restore_n_active(s->restore) ? 0 : IDLE_POLL_MS,
                       errstr, errstr_size);
+        s->t_collect += tt_time_secs(cpu0, tt_stream_cpu_ns());
         if (!err)
             err = tt_stream_flush(s, errstr, errstr_size);
         if (err)
@@ -582,6 +587,8 @@ tt_err_t tt_stream_run(tt_stream_t *s, char *errstr, size_t errstr_size)
          * commits nothing more: the batch is empty). */
         err = tt_stream_flush(s, errstr, errstr_size);
     }
+    if (!err)
+        err = tt_stream_store_flush(s, errstr, errstr_size);
     if (err) {
         if (s->eos)
             tt_stream_abort_txn(s, errstr2, sizeof(errstr2));
@@ -597,6 +604,14 @@ tt_err_t tt_stream_run(tt_stream_t *s, char *errstr, size_t errstr_size)
     if (!s->eos && rd_kafka_flush(s->prod, 10000))
         err2 = TT_ERR_TIMEOUT;
     tick(s);
+    tt_log_info(s->log, "stream",
+                "cpu in batches: loop+collect %.2f s, load %.2f s, process "
+                "%.2f s, produce %.2f s, %s %.2f s, store %.2f s",
+                s->t_collect, s->t_load, s->t_proc, s->t_produce,
+                s->eos ? "commit" : "delivery", s->t_commit, s->t_store);
+    tt_log_info(s->log, "stream",
+                "wall time: batches %.2f s, of which %s %.2f s",
+                s->w_batch, s->eos ? "commit" : "delivery", s->w_commit);
     tt_log_info(s->log, "stream", "stopped%s%s", err ? ": " : "",
                 err ? errstr : "");
     return err ? err : err2;

@@ -80,6 +80,11 @@ struct tt_stream_opts {
      * queued (0: it closes as soon as the queue is drained).  Larger
      * batches make fewer transactions; kafka.batch_ms bounds it. */
     int linger_ms;
+    /* Longest a changed state stays only in the write-back cache
+     * (state.user_cache > 0) before it is written to RocksDB; a user
+     * changed by several batches meanwhile is written once.  A crash loses
+     * nothing: the changelog has the states.  0: 1000 ms. */
+    int store_flush_ms;
 };
 
 /*

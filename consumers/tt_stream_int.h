@@ -48,6 +48,9 @@ struct part {
     uint32_t cl_acked;
     uint32_t cl_failed;
     int64_t cl_max;      /* highest changelog offset delivered, or -1 */
+    /* Changelog checkpoint reached by states still only in the write-back
+     * cache (written with them by the next store flush), or -1. */
+    int64_t ckpt_pending;
 };
 
 struct tt_stream_s {
@@ -77,6 +80,7 @@ struct tt_stream_s {
     tt_proc_t *proc;
     tt_metrics_t *metrics;
     uint32_t store_failures;
+    uint64_t last_store_flush; /* tt_time_mono_ns of the last store write */
 
     struct part *parts;
     int32_t n_parts;
@@ -107,6 +111,10 @@ struct tt_stream_s {
     char dr_error[256];
 
     struct tt_proc_stats pstats; /* processor counters already reported */
+    /* CPU seconds of the loop's thread per phase of a batch (logged when
+     * the stream stops). */
+    double t_collect, t_load, t_proc, t_produce, t_commit, t_store;
+    double w_commit, w_batch; /* wall seconds: commit/delivery, whole flush */
     uint64_t last_tick;
 };
 
@@ -124,9 +132,17 @@ void tt_stream_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 tt_err_t tt_stream_restores(tt_stream_t *s, int budget_ms, char *errstr,
                             size_t errstr_size);
 
+/* CPU time of the calling thread, ns. */
+uint64_t tt_stream_cpu_ns(void);
+
 /* Commits the open batch: states, processing, produce, transaction or
  * delivery, store.  An aborted batch (rewound) is not an error. */
 tt_err_t tt_stream_flush(tt_stream_t *s, char *errstr, size_t errstr_size);
+
+/* Writes the write-back cache's dirty users and the checkpoints they reach
+ * to the store (on failure: forgets them and resyncs every partition). */
+tt_err_t tt_stream_store_flush(tt_stream_t *s, char *errstr,
+                               size_t errstr_size);
 
 /* Forgets the open batch (after an abort or a lost assignment). */
 void tt_stream_batch_reset(tt_stream_t *s);

@@ -33,6 +33,7 @@ tt_err_t tt_stream_grow_parts(tt_stream_t *s, int32_t n, char *errstr,
         memset(&p[i], 0, sizeof(p[i]));
         p[i].committed = p[i].resume_at = p[i].dropped_min = -1;
         p[i].cl_max = -1;
+        p[i].ckpt_pending = -1;
     }
     s->parts = p;
     s->n_parts = n;
@@ -122,6 +123,12 @@ static void on_revoke(tt_stream_t *s, rd_kafka_t *rk,
         tt_stream_batch_reset(s);
         s->need_rewind = true;
     }
+    /* Their states still only in the write-back cache go to the store
+     * before the cache forgets them (they are committed: the changelog
+     * has them too). */
+    err = tt_stream_store_flush(s, errstr, sizeof(errstr));
+    if (err)
+        set_cb_err(s, err, errstr);
     for (int i = 0; i < l->cnt; i++) {
         int32_t p = l->elems[i].partition;
 
@@ -193,6 +200,7 @@ static tt_err_t restore_begin(tt_stream_t *s, int32_t p, char *errstr,
     rd_kafka_topic_partition_list_destroy(l);
     if (s->cache)
         tt_ucache_forget_partition(s->cache, p);
+    s->parts[p].ckpt_pending = -1;
     if (tt_state_has_partition(s->st, p)) {
         err = tt_restore_checkpoint(s->st, p, &ck, errstr, errstr_size);
         if (err)

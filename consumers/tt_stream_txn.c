@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/tt_time.h"
 #include "consumers/tt_stream_int.h"
@@ -195,6 +196,14 @@ tt_err_t tt_stream_produce(tt_stream_t *s, rd_kafka_topic_t *rkt,
         }
         rd_kafka_poll(s->prod, 5);
     }
+}
+
+uint64_t tt_stream_cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void tt_stream_batch_reset(tt_stream_t *s)
@@ -614,12 +623,75 @@ static void resync_all(tt_stream_t *s)
     rd_kafka_topic_partition_list_destroy(l);
 }
 
-/* The batch's states and changelog checkpoints into the store. */
-static tt_err_t store_write(tt_stream_t *s, char *errstr, size_t errstr_size)
+/* A store write failed: forget what only memory had, and restore every
+ * partition from the changelog (or give up after repeated failures). */
+static tt_err_t store_failed(tt_stream_t *s, tt_err_t err, char *errstr,
+                             size_t errstr_size)
 {
-    size_t n_users = tt_proc_n_users(s->proc);
+    (void)errstr_size;
+    tt_state_batch_clear(s->sb);
+    if (s->cache)
+        tt_ucache_rollback(s->cache);
+    for (int32_t p = 0; p < s->n_parts; p++)
+        s->parts[p].ckpt_pending = -1;
+    if (++s->store_failures >= STORE_FAILURES_MAX)
+        return err;
+    tt_log_error(s->log, "stream",
+                 "state store write failed (%s): restoring every partition "
+                 "from the changelog",
+                 errstr);
+    resync_all(s);
+    return TT_ERR_OK;
+}
+
+tt_err_t tt_stream_store_flush(tt_stream_t *s, char *errstr,
+                               size_t errstr_size)
+{
     tt_err_t err = TT_ERR_OK;
 
+    for (int32_t p = 0; p < s->n_parts && !err; p++)
+        if (s->parts[p].ckpt_pending >= 0)
+            err = tt_restore_put_checkpoint(s->sb, p, s->parts[p].ckpt_pending,
+                                            errstr, errstr_size);
+    if (!err)
+        err = s->cache ? tt_ucache_commit(s->cache, s->sb, errstr, errstr_size)
+                       : tt_state_commit(s->st, s->sb, errstr, errstr_size);
+    if (err)
+        return store_failed(s, err, errstr, errstr_size);
+    for (int32_t p = 0; p < s->n_parts; p++)
+        s->parts[p].ckpt_pending = -1;
+    s->store_failures = 0;
+    s->last_store_flush = tt_time_mono_ns();
+    return TT_ERR_OK;
+}
+
+/*
+ * The batch's states into the store.  With the write-back cache they stay
+ * dirty in memory and reach RocksDB (with the changelog checkpoints they
+ * cover, in one atomic write) at most store_flush_ms later, so that a user
+ * seen in many batches is written once; without it, every batch is written
+ * at once.  Either way the store never runs ahead of its checkpoint: a
+ * crash only means a longer changelog replay.
+ */
+static tt_err_t store_write(tt_stream_t *s, char *errstr, size_t errstr_size)
+{
+    size_t n_users = tt_proc_n_users(s->proc), n_dirty = 0;
+    struct tt_ucache_stats cs;
+    uint64_t flush_ns = (uint64_t)s->opts.store_flush_ms * 1000000u;
+    tt_err_t err = TT_ERR_OK;
+
+    for (size_t i = 0; i < n_users; i++)
+        n_dirty += tt_proc_user_dirty(s->proc, i);
+    if (s->cache) {
+        tt_ucache_stats(s->cache, &cs);
+        if (cs.dirty + n_dirty > cs.capacity) {
+            uint32_t failures = s->store_failures;
+
+            err = tt_stream_store_flush(s, errstr, errstr_size);
+            if (err || s->store_failures > failures)
+                return err; /* resyncing: the changelog has the batch */
+        }
+    }
     for (size_t i = 0; i < n_users && !err; i++) {
         int32_t part;
         int64_t uid;
@@ -633,34 +705,23 @@ static tt_err_t store_write(tt_stream_t *s, char *errstr, size_t errstr_size)
             err = tt_state_batch_put(s->sb, part, uid, st, errstr,
                                      errstr_size);
     }
-    for (size_t k = 0; k < s->n_batch_parts && !err; k++) {
-        const struct part *p = &s->parts[s->batch_parts[k]];
+    if (err)
+        return store_failed(s, err, errstr, errstr_size);
+    for (size_t k = 0; k < s->n_batch_parts; k++) {
+        struct part *p = &s->parts[s->batch_parts[k]];
 
         /* Only a fully acknowledged changelog moves the checkpoint; an
          * older checkpoint is always safe (records are full states). */
         if (p->cl_sent > 0 && p->cl_acked == p->cl_sent && p->cl_max >= 0)
-            err = tt_restore_put_checkpoint(s->sb, s->batch_parts[k],
-                                            p->cl_max + 1, errstr,
-                                            errstr_size);
+            p->ckpt_pending = p->cl_max + 1;
     }
-    if (!err)
-        err = s->cache ? tt_ucache_commit(s->cache, s->sb, errstr, errstr_size)
-                       : tt_state_commit(s->st, s->sb, errstr, errstr_size);
-    if (!err) {
-        s->store_failures = 0;
-        return TT_ERR_OK;
+    if (s->cache) {
+        tt_ucache_stats(s->cache, &cs);
+        if (cs.dirty * 2 <= cs.capacity &&
+            tt_time_mono_ns() - s->last_store_flush < flush_ns)
+            return TT_ERR_OK;
     }
-    tt_state_batch_clear(s->sb);
-    if (s->cache)
-        tt_ucache_rollback(s->cache);
-    if (++s->store_failures >= STORE_FAILURES_MAX)
-        return err;
-    tt_log_error(s->log, "stream",
-                 "state store write failed (%s): restoring every partition "
-                 "from the changelog",
-                 errstr);
-    resync_all(s);
-    return TT_ERR_OK;
+    return tt_stream_store_flush(s, errstr, errstr_size);
 }
 
 static void account(tt_stream_t *s)
@@ -698,9 +759,12 @@ tt_err_t tt_stream_flush(tt_stream_t *s, char *errstr, size_t errstr_size)
     bool recovered = false;
     tt_err_t err;
 
+    uint64_t t0 = tt_stream_cpu_ns(), t1, t2, t3, w0 = tt_time_mono_ns(), w1;
+
     if (s->n_msgs == 0)
         return TT_ERR_OK;
     err = load_states(s, errstr, errstr_size);
+    t1 = tt_stream_cpu_ns();
     if (!err)
         err = tt_proc_run(s->proc, v);
     if (err)
@@ -708,7 +772,13 @@ tt_err_t tt_stream_flush(tt_stream_t *s, char *errstr, size_t errstr_size)
     err = tt_stream_ensure_txn(s, errstr, errstr_size);
     if (err)
         return err;
+    t2 = tt_stream_cpu_ns();
     err = produce_results(s, v, errstr, errstr_size);
+    t3 = tt_stream_cpu_ns();
+    w1 = tt_time_mono_ns();
+    s->t_load += tt_time_secs(t0, t1);
+    s->t_proc += tt_time_secs(t1, t2);
+    s->t_produce += tt_time_secs(t2, t3);
     if (!err && s->eos) {
         err = commit_txn(s, errstr, errstr_size);
         recovered = true; /* commit_txn recovers by itself */
@@ -729,7 +799,11 @@ tt_err_t tt_stream_flush(tt_stream_t *s, char *errstr, size_t errstr_size)
         return TT_ERR_OK;
     if (err)
         return err;
+    t1 = tt_stream_cpu_ns();
+    s->t_commit += tt_time_secs(t3, t1);
+    s->w_commit += tt_time_secs(w1, tt_time_mono_ns());
     err = store_write(s, errstr, errstr_size);
+    s->t_store += tt_time_secs(t1, tt_stream_cpu_ns());
     if (err)
         return err;
     if (!s->eos) {
@@ -742,5 +816,6 @@ tt_err_t tt_stream_flush(tt_stream_t *s, char *errstr, size_t errstr_size)
     }
     account(s);
     tt_stream_batch_reset(s);
+    s->w_batch += tt_time_secs(w0, tt_time_mono_ns());
     return TT_ERR_OK;
 }
