@@ -532,7 +532,7 @@ int main(int argc, char **argv)
     }
     printf("batches %" PRId64 ", transactions %" PRId64 " (aborted %" PRId64
            "), recomputes %" PRId64 ", GRU steps %" PRId64
-           ", state %.1f MB, cpu user %.1f s sys %.1f s\n",
+           ", state %.1f MB, cpu user %.1f s sys %.1f s, max rss %.0f MB\n",
            tt_metrics_get(mx, TT_M_BATCHES),
            tt_metrics_get(mx, TT_M_TXN_COMMITTED),
            tt_metrics_get(mx, TT_M_TXN_ABORTED),
@@ -540,7 +540,8 @@ int main(int argc, char **argv)
            tt_metrics_get(mx, TT_M_GRU_STEPS),
            (double)tt_metrics_get(mx, TT_M_STATE_BYTES) / 1e6,
            (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
-           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
+           (double)ru.ru_maxrss / 1024.0);
     tt_stream_destroy(run.s);
     tt_log_destroy(so.log);
     free(rd.lat_ms);
