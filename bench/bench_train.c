@@ -76,8 +76,8 @@ int main(int argc, char **argv)
 {
     uint64_t n = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000;
     uint32_t dim = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 64;
-    int threads = argc > 3 ? atoi(argv[3]) : 2;
-    int runs = argc > 4 ? atoi(argv[4]) : 3;
+    int threads = argc > 3 ? (int)strtol(argv[3], NULL, 10) : 2;
+    int runs = argc > 4 ? (int)strtol(argv[4], NULL, 10) : 3;
     struct tt_gen_opts go;
     struct tt_train_opts o;
     struct tt_dataset ds;

@@ -6,6 +6,8 @@
 #include <cblas.h>
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +37,8 @@ static void usage(FILE *out)
             "  -i, --input LOG          interaction log (- for stdin)\n"
             "  -o, --out MODEL          model file to write\n"
             "  -f, --format F           auto, csv, udata, dat, mlcsv [auto]\n"
-            "      --skip-bad           skip malformed lines instead of failing\n"
+            "      --skip-bad           skip malformed lines instead of\n"
+            "                           failing\n"
             "  -c, --config FILE        configuration [conf/twotime.conf if\n"
             "                           present]\n"
             "  -s, --set KEY=VALUE      override one setting (repeatable)\n"
@@ -45,10 +48,15 @@ static void usage(FILE *out)
             "      --k N                model.k (K)\n"
             "      --dim N              model.dim (d)\n"
             "      --threads N          train.threads\n"
-            "      --mode M             2ts, or gru (one GRU for every user from\n"
-            "                           psi: the GRU4Rec-style baseline) [2ts]\n"
+            "      --mode M             2ts, or gru (one GRU for every user\n"
+            "                           from psi: the GRU4Rec-style\n"
+            "                           baseline) [2ts]\n"
             "      --inactive-all-users also train the inactive cell on the\n"
             "                           first t* events of active users\n"
+            "      --per-positive-negatives\n"
+            "                           stage 1 draws p negatives for every\n"
+            "                           positive instead of p per minibatch\n"
+            "                           (slightly better, ~3x slower)\n"
             "      --valid-sample N     validation interactions scored per\n"
             "                           epoch [20000; 0 = all]\n"
             "      --model-version N    version stored in the model [1]\n"
@@ -67,6 +75,7 @@ enum {
     OPT_THREADS,
     OPT_MODE,
     OPT_INACTIVE_ALL,
+    OPT_PER_POSITIVE,
     OPT_VALID_SAMPLE,
     OPT_VERSION,
 };
@@ -210,6 +219,7 @@ int tt_cmd_train(int argc, char **argv)
         {"threads", required_argument, NULL, OPT_THREADS},
         {"mode", required_argument, NULL, OPT_MODE},
         {"inactive-all-users", no_argument, NULL, OPT_INACTIVE_ALL},
+        {"per-positive-negatives", no_argument, NULL, OPT_PER_POSITIVE},
         {"valid-sample", required_argument, NULL, OPT_VALID_SAMPLE},
         {"model-version", required_argument, NULL, OPT_VERSION},
         {"quiet", no_argument, NULL, 'q'},
@@ -228,6 +238,7 @@ int tt_cmd_train(int argc, char **argv)
     enum tt_format fmt = TT_FORMAT_AUTO;
     enum tt_train_mode mode = TT_MODE_2TS;
     bool skip_bad = false, quiet = false, inactive_all = false;
+    bool per_positive = false;
     bool conf_loaded = false;
     uint64_t valid_sample = 20000, version = 1, skipped = 0;
     char **sets = NULL, **own = NULL, err[512];
@@ -316,6 +327,9 @@ int tt_cmd_train(int argc, char **argv)
         case OPT_INACTIVE_ALL:
             inactive_all = true;
             break;
+        case OPT_PER_POSITIVE:
+            per_positive = true;
+            break;
         case OPT_VALID_SAMPLE:
         case OPT_VERSION:
             if (parse_u64(optarg, &v)) {
@@ -351,6 +365,18 @@ int tt_cmd_train(int argc, char **argv)
         usage(stderr);
         goto out;
     }
+    {
+        /* fail now, not after the training, when MODEL cannot be written */
+        char dir[PATH_MAX];
+
+        snprintf(dir, sizeof dir, "%s", out);
+        if (access(dirname(dir), W_OK) != 0) {
+            tt_cli_error("train", "cannot write %s: %s", out,
+                         strerror(errno));
+            rc = TT_EXIT_FAIL;
+            goto out;
+        }
+    }
     rc = tt_cli_load_conf(&conf, conf_path, sets, n_sets);
     if (rc != TT_EXIT_OK)
         goto out;
@@ -359,6 +385,7 @@ int tt_cmd_train(int argc, char **argv)
     tt_train_opts_from_conf(&o, &conf);
     o.mode = mode;
     o.inactive_all_users = inactive_all;
+    o.per_positive_negatives = per_positive;
     if (conf.log_level && tt_log_level_parse(conf.log_level, &level) != 0)
         level = TT_LOG_INFO;
     if (!quiet) {

@@ -525,7 +525,8 @@ tt_err_t tt_stage2_train(const struct tt_dataset *ds,
     err = tt_train_opts_check(opts, errstr, errstr_size);
     if (err)
         return err;
-    if (s1->dim != tt_train_dim(opts) || s1->n_users != tt_dataset_n_users(ds) ||
+    if (s1->dim != tt_train_dim(opts) ||
+        s1->n_users != tt_dataset_n_users(ds) ||
         s1->n_items != tt_dataset_n_items(ds))
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                        "stage 1 result (dim %u, %u users, %u items) does not "
