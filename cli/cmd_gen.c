@@ -135,7 +135,7 @@ int tt_cmd_gen(int argc, char **argv)
     char errstr[256];
     tt_gen_t *g = NULL;
     FILE *f = NULL;
-    uint64_t u64;
+    uint64_t u64 = 0;
     int c, rc = TT_EXIT_FAIL;
     tt_err_t err;
 
