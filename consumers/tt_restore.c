@@ -112,11 +112,12 @@ tt_err_t tt_restore_new(tt_restore_t **rp, const struct tt_conf_kafka *kc,
         goto fail;
     snprintf(group, sizeof(group), "%s.restore", kc->group_id);
     /* A short fetch wait: the end of a partition is seen within tens of
-     * milliseconds instead of half a second.  read_committed: the end of a partition is its last stable offset, so
-     * records of aborted or open transactions are never restored.  EOF
-     * events tell when the end is reached; an offset the log no longer has
-     * is reported (not silently reset) so that the partition restarts from
-     * the beginning with a cleared store. */
+     * milliseconds instead of half a second.  read_committed: the end of a
+     * partition is its last stable offset, so records of aborted or open
+     * transactions are never restored.  EOF events tell when the end is
+     * reached; an offset the log no longer has is reported (not silently
+     * reset) so that the partition restarts from the beginning with a
+     * cleared store. */
     if ((err = tt_kconf_set(conf, "group.id", group, errstr, errstr_size)) ||
         (err = tt_kconf_require_role(conf, kc, TT_KCONF_CONSUMER,
                                      "isolation.level", "read_committed",

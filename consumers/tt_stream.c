@@ -564,8 +564,8 @@ tt_err_t tt_stream_run(tt_stream_t *s, char *errstr, size_t errstr_size)
         bool ready = any_ready(s);
         uint64_t now = tt_time_mono_ns(), cpu0 = tt_stream_cpu_ns();
 
-        err = tt_stream_restores(s, ready ? RESTORE_SLICE_MS : IDLE_POLL_MS, errstr,
-                       errstr_size);
+        err = tt_stream_restores(s, ready ? RESTORE_SLICE_MS : IDLE_POLL_MS,
+                                 errstr, errstr_size);
         if (!err)
             err = swap_model(s, errstr, errstr_size);
         if (err)
