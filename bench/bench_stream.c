@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -311,6 +312,32 @@ static void *run_stream(void *arg)
     return NULL;
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag,
+                    struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Deletes the run's topics and state directory. */
+static void cleanup(const struct tt_conf *c)
+{
+    const char *topics[] = {c->kafka.input_topic, c->kafka.output_topic,
+                            c->kafka.changelog_topic,
+                            c->kafka.dead_letter_topic};
+    tt_admin_t *admin;
+    char err[256];
+
+    if (tt_admin_new(&admin, &c->kafka, err, sizeof(err)) == TT_ERR_OK) {
+        for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
+            tt_admin_delete_topic(admin, topics[i], 30000, err, sizeof(err));
+        tt_admin_destroy(admin);
+    }
+    nftw(c->state.path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static int cmp64(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -551,6 +578,8 @@ int main(int argc, char **argv)
            (double)ru.ru_maxrss / 1024.0);
     tt_stream_destroy(run.s);
     tt_log_destroy(so.log);
+    if (!getenv("BENCH_KEEP"))
+        cleanup(&c);
     free(rd.lat_ms);
     free(rd.proc_ms);
     free(o.cdf);
