@@ -1,0 +1,190 @@
+/*
+ * The stream's producer: creation (idempotent, transactional in
+ * exactly-once mode, fencing a previous incarnation), produce with a
+ * bounded wait on a full queue, and the delivery reports that tell which
+ * changelog offsets a batch reached.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/tt_time.h"
+#include "consumers/tt_stream_int.h"
+#include "producers/tt_kconf.h"
+
+/* Longest a produce call waits for room in a full local queue. */
+#define PRODUCE_WAIT_MS 30000
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    tt_stream_t *s = opaque;
+    enum msg_kind kind = (enum msg_kind)(uintptr_t)m->_private;
+    struct part *p = NULL;
+
+    (void)rk;
+    if (kind == MSG_CHANGELOG && m->partition >= 0 &&
+        m->partition < s->n_parts)
+        p = &s->parts[m->partition];
+    if (m->err) {
+        if (s->dr_failed++ == 0)
+            snprintf(s->dr_error, sizeof(s->dr_error), "%s",
+                     rd_kafka_err2str(m->err));
+        if (p)
+            p->cl_failed++;
+        return;
+    }
+    if (p) {
+        p->cl_acked++;
+        if (m->offset > p->cl_max)
+            p->cl_max = m->offset;
+    }
+}
+
+tt_err_t tt_stream_producer_new(tt_stream_t *s, char *errstr,
+                                size_t errstr_size)
+{
+    const struct tt_conf_kafka *kc = &s->conf->kafka;
+    rd_kafka_conf_t *conf = NULL;
+    rd_kafka_error_t *error;
+    char kerr[512];
+    tt_err_t err;
+
+    err = tt_kconf_new_role(&conf, kc, TT_KCONF_PRODUCER, errstr, errstr_size);
+    if (err)
+        return err;
+    /* The key contract (producers/tt_ukey.h) and no loss, no duplicates
+     * from retries; a transaction bounds how long an instance that died
+     * mid-batch holds back read_committed readers. */
+    if ((err = tt_kconf_require_role(conf, kc, TT_KCONF_PRODUCER,
+                                     "partitioner", "murmur2_random",
+                                     "the user key contract", errstr,
+                                     errstr_size)) ||
+        (err = tt_kconf_require_role(conf, kc, TT_KCONF_PRODUCER,
+                                     "enable.idempotence", "true",
+                                     "the stream producer", errstr,
+                                     errstr_size)) ||
+        (err = tt_kconf_require_role(conf, kc, TT_KCONF_PRODUCER,
+                                     "acks", "all", "the stream producer",
+                                     errstr, errstr_size)) ||
+        (err = tt_kconf_default_role(conf, kc, TT_KCONF_PRODUCER,
+                                     "linger.ms", "2", errstr,
+                                     errstr_size)))
+        goto fail;
+    if (s->eos &&
+        ((err = tt_kconf_require_role(conf, kc, TT_KCONF_PRODUCER,
+                                      "transactional.id", s->txn_id,
+                                      "exactly-once", errstr, errstr_size)) ||
+         (err = tt_kconf_default_role(conf, kc, TT_KCONF_PRODUCER,
+                                      "transaction.timeout.ms", "10000",
+                                      errstr, errstr_size))))
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+    rd_kafka_conf_set_opaque(conf, s);
+    s->prod = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
+    if (!s->prod) {
+        err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size, "producer: %s",
+                      kerr);
+        goto fail;
+    }
+    conf = NULL;
+    s->t_out = rd_kafka_topic_new(s->prod, kc->output_topic, NULL);
+    s->t_cl = rd_kafka_topic_new(s->prod, kc->changelog_topic, NULL);
+    s->t_dlq = rd_kafka_topic_new(s->prod, kc->dead_letter_topic, NULL);
+    if (!s->t_out || !s->t_cl || !s->t_dlq) {
+        err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                      "producer: topic handles: %s",
+                      rd_kafka_err2str(rd_kafka_last_error()));
+        goto fail_prod;
+    }
+    if (s->eos) {
+        /* Fences a previous incarnation with the same transactional id and
+         * aborts its open transaction. */
+        error = rd_kafka_init_transactions(s->prod, 60000);
+        if (error) {
+            err = tt_errf(rd_kafka_error_code(error) ==
+                                  RD_KAFKA_RESP_ERR__FENCED
+                              ? TT_ERR_FENCED
+                              : TT_ERR_KAFKA,
+                          errstr, errstr_size,
+                          "init_transactions (transactional.id %s): %s",
+                          s->txn_id, rd_kafka_error_string(error));
+            rd_kafka_error_destroy(error);
+            goto fail_prod;
+        }
+    }
+    s->txn_open = false;
+    return TT_ERR_OK;
+fail_prod:
+    tt_stream_producer_destroy(s);
+fail:
+    if (conf)
+        rd_kafka_conf_destroy(conf);
+    return err;
+}
+
+void tt_stream_producer_destroy(tt_stream_t *s)
+{
+    if (s->t_out)
+        rd_kafka_topic_destroy(s->t_out);
+    if (s->t_cl)
+        rd_kafka_topic_destroy(s->t_cl);
+    if (s->t_dlq)
+        rd_kafka_topic_destroy(s->t_dlq);
+    s->t_out = s->t_cl = s->t_dlq = NULL;
+    if (s->prod) {
+        /* Anything not delivered yet is either in an aborted transaction or
+         * will be produced again after the rewind. */
+        rd_kafka_purge(s->prod, RD_KAFKA_PURGE_F_QUEUE |
+                                    RD_KAFKA_PURGE_F_INFLIGHT);
+        rd_kafka_poll(s->prod, 0);
+        rd_kafka_destroy(s->prod);
+        s->prod = NULL;
+    }
+    s->txn_open = false;
+}
+
+tt_err_t tt_stream_produce(tt_stream_t *s, rd_kafka_topic_t *rkt,
+                           int32_t partition, const void *key, size_t klen,
+                           const void *val, size_t vlen,
+                           rd_kafka_headers_t *hdrs, enum msg_kind kind,
+                           char *errstr, size_t errstr_size)
+{
+    uint64_t t0 = 0;
+
+    for (;;) {
+        rd_kafka_resp_err_t kerr;
+
+        if (hdrs)
+            kerr = rd_kafka_producev(
+                s->prod, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+                RD_KAFKA_V_HEADERS(hdrs),
+                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)kind), RD_KAFKA_V_END);
+        else
+            kerr = rd_kafka_producev(
+                s->prod, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
+                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)kind), RD_KAFKA_V_END);
+        if (!kerr)
+            return TT_ERR_OK;
+        if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+            return tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                           "produce to %s: %s", rd_kafka_topic_name(rkt),
+                           rd_kafka_err2str(kerr));
+        }
+        if (!t0) {
+            t0 = tt_time_mono_ns();
+        } else if (tt_time_mono_ns() - t0 > PRODUCE_WAIT_MS * 1000000ull) {
+            if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+            return tt_errf(TT_ERR_TIMEOUT, errstr, errstr_size,
+                           "produce to %s: local queue full for %d ms",
+                           rd_kafka_topic_name(rkt), PRODUCE_WAIT_MS);
+        }
+        rd_kafka_poll(s->prod, 5);
+    }
+}
