@@ -1,6 +1,8 @@
 /*
- * tt_stream_int: what tt_stream.c (setup, loop, rebalances, restores) and
- * tt_stream_txn.c (a batch: states, processing, transactions, store) share.
+ * tt_stream_int: what the files of the stream share: tt_stream.c (setup,
+ * loop, batch collection), tt_stream_part.c (rebalances, restores),
+ * tt_stream_txn.c (a batch: states, processing, transactions, store) and
+ * tt_stream_prod.c (the producer).  One thread: the loop's.
  */
 #ifndef TT_STREAM_INT_H
 #define TT_STREAM_INT_H
