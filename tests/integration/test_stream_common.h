@@ -136,10 +136,12 @@ struct sit {
 static inline void sit_set(struct sit *t, const char *key,
                            const char *value)
 {
-    char errstr[256];
+    char errstr[256], kv[sizeof(t->sets[0])];
 
+    /* `value` may point into `t` (t->dir): format into a local first. */
     assert_true(t->n_sets < SIT_SETS_MAX);
-    snprintf(t->sets[t->n_sets++], sizeof(t->sets[0]), "%s=%s", key, value);
+    snprintf(kv, sizeof(kv), "%s=%s", key, value);
+    memcpy(t->sets[t->n_sets++], kv, sizeof(kv));
     if (tt_conf_set(&t->conf, key, value, errstr, sizeof(errstr)))
         fail_msg("setting %s: %s", key, errstr);
 }
