@@ -272,7 +272,7 @@ int main(int argc, char **argv)
         c.emb[k] = (float)tt_rng_normal(&rng);
     c.rec = (struct tt_embedding_rec){
         .user_id = 123456, .emb = c.emb, .dim = DIM, .model_version = 3,
-        .cell = TT_CELL_ACTIVE, .interaction_count = 250,
+        .cell = TT_EMB_ACTIVE, .interaction_count = 250,
         .event_time = INT64_C(1700000000000), .input_partition = 5,
         .input_offset = 987654321};
     c.payload = calloc(1, TT_MODELREC_MAX_PAYLOAD);

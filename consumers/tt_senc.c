@@ -43,7 +43,7 @@ tt_err_t tt_senc_encode_embedding(tt_codec_t *codec,
         .emb = e->emb,
         .dim = e->dim,
         .model_version = (int64_t)e->model_version,
-        .cell = e->active ? TT_CELL_ACTIVE : TT_CELL_INACTIVE,
+        .cell = e->active ? TT_EMB_ACTIVE : TT_EMB_INACTIVE,
         .interaction_count = (int64_t)e->count,
         .event_time = e->event_time,
         .input_partition = e->partition,
@@ -70,7 +70,7 @@ tt_err_t tt_senc_decode_embedding(tt_codec_t *codec, const void *buf,
     e->emb = emb;
     e->dim = rec.dim;
     e->model_version = (uint64_t)rec.model_version;
-    e->active = rec.cell == TT_CELL_ACTIVE;
+    e->active = rec.cell == TT_EMB_ACTIVE;
     e->count = (uint64_t)rec.interaction_count;
     e->event_time = rec.event_time;
     e->partition = rec.input_partition;

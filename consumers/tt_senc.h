@@ -2,12 +2,9 @@
  * tt_senc: the stream's messages through the Avro codec (schemas/tt_codec.h),
  * in a translation unit of their own.
  *
- * Why a module: schemas/tt_codec.h (enum tt_embedding_cell) and
- * model/tt_model.h (enum tt_cell) both define the enumerators TT_CELL_ACTIVE
- * and TT_CELL_INACTIVE, with different values, so no file can include both.
- * The stream needs the model and the codec; this module includes only the
- * codec and speaks of the cell as a bool.  (To be removed once one of the two
- * enums is renamed.)
+ * Why a module: it keeps the stream's hot loop free of the codec's record
+ * structs and speaks of the cell as a bool, so consumers/tt_proc.c depends
+ * only on the model.
  *
  * Threading: as tt_codec: one codec per thread.
  */

@@ -151,7 +151,7 @@ static tt_err_t embedding_check(const struct tt_embedding_rec *r,
         bad = "dim outside 1..16384";
     else if (r->model_version < 0)
         bad = "negative model_version";
-    else if (r->cell != TT_CELL_ACTIVE && r->cell != TT_CELL_INACTIVE)
+    else if (r->cell != TT_EMB_ACTIVE && r->cell != TT_EMB_INACTIVE)
         bad = "cell neither ACTIVE nor INACTIVE";
     else if (r->interaction_count < 0)
         bad = "negative interaction_count";
@@ -308,7 +308,7 @@ static tt_err_t walk_embedding(struct walk *w, struct tt_embedding_rec *r,
     r->input_offset = walk_long(w, "input_offset");
     if (walk_done(w))
         return w->err;
-    if (cell != TT_CELL_ACTIVE && cell != TT_CELL_INACTIVE)
+    if (cell != TT_EMB_ACTIVE && cell != TT_EMB_INACTIVE)
         return tt_errf(TT_ERR_PARSE, w->errstr, w->errstr_size,
                        "UserEmbedding: cell enum index %" PRId64
                        " (want 0 or 1)",

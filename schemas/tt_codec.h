@@ -53,8 +53,8 @@ typedef struct tt_codec_s tt_codec_t;
 
 /* The Avro enum io.twotime.Cell, in symbol order. */
 enum tt_embedding_cell {
-    TT_CELL_ACTIVE = 0,   /* moved by Theta_2 from phi_u */
-    TT_CELL_INACTIVE = 1, /* moved by Theta_1 from psi */
+    TT_EMB_ACTIVE = 0,   /* moved by Theta_2 from phi_u */
+    TT_EMB_INACTIVE = 1, /* moved by Theta_1 from psi */
 };
 
 /* One UserEmbedding message.  Provenance (input_partition, input_offset) is

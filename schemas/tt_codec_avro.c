@@ -319,7 +319,7 @@ tt_err_t tt_codec_avro_decode_embedding(struct tt_codec_avro *ref,
         return tt_avro_errf(TT_ERR_PARSE, errstr, errstr_size,
                             "Avro C UserEmbedding value");
     if (dim <= 0 || (size_t)dim != n / 4 || n % 4 || (size_t)dim > emb_cap ||
-        (cell != TT_CELL_ACTIVE && cell != TT_CELL_INACTIVE))
+        (cell != TT_EMB_ACTIVE && cell != TT_EMB_INACTIVE))
         return tt_errf(TT_ERR_PARSE, errstr, errstr_size,
                        "Avro C UserEmbedding value: dim %d, %zu bytes, "
                        "cell %d",

@@ -232,7 +232,7 @@ static void test_consume_embeddings(void **state)
     rec.emb = emb;
     rec.dim = 4;
     rec.model_version = 7;
-    rec.cell = TT_CELL_INACTIVE;
+    rec.cell = TT_EMB_INACTIVE;
     rec.interaction_count = 42;
     rec.event_time = 1700000000123LL;
     rec.input_partition = 3;

@@ -279,7 +279,7 @@ static void test_golden(void **state)
     const float emb[4] = {1.0f, -0.0f, 0.5f, -2.25f};
     const struct tt_embedding_rec rec = {
         .user_id = 42, .emb = emb, .dim = 4, .model_version = 3,
-        .cell = TT_CELL_INACTIVE, .interaction_count = 17,
+        .cell = TT_EMB_INACTIVE, .interaction_count = 17,
         .event_time = INT64_C(1700000000000), .input_partition = 2,
         .input_offset = 12345};
     uint8_t buf[TT_CODEC_EMBEDDING_MAX(4)];
