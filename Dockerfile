@@ -14,7 +14,7 @@ RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
       --no-install-recommends librdkafka1 libavro23 librocksdb7.8 \
       libopenblas0-pthread libconfig9 libmicrohttpd12 && \
     rm -rf /var/lib/apt/lists/*
-COPY --from=build /src/build/release/cli/twotime /usr/local/bin/twotime
+COPY --from=build /src/build/release/twotime /usr/local/bin/twotime
 COPY conf/twotime.conf /etc/twotime/twotime.conf
 WORKDIR /var/lib/twotime
 ENTRYPOINT ["twotime"]
