@@ -116,6 +116,7 @@ int tt_cmd_backtest(int argc, char **argv)
     FILE *table = stdout;
     bool conf_loaded = false;
 
+    tt_cli_openblas_fix(argc, argv);
     if (!sets || !own) {
         tt_cli_error("backtest", "out of memory");
         free(sets);

@@ -95,41 +95,6 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-/*
- * OpenBLAS 0.3.21 does not recognise some recent x86 CPUs and falls back to
- * its SSE3 "Prescott" kernels, 5-8x slower at sgemm than its SkylakeX or
- * Haswell ones on the matrix shapes of stage 2.  The kernel is picked when
- * the library loads, from OPENBLAS_CORETYPE, so the one fix is to restart
- * once with it set.  Returns only if no restart was needed or possible.
- */
-static void openblas_core_fix(int argc, char **argv)
-{
-    const char *core = openblas_get_corename(), *want = NULL;
-    char **args;
-
-    if (getenv("OPENBLAS_CORETYPE") || !core || strcmp(core, "Prescott"))
-        return;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
-        want = "SkylakeX";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        want = "Haswell";
-    if (!want)
-        return;
-    args = calloc((size_t)argc + 2, sizeof *args);
-    if (!args || setenv("OPENBLAS_CORETYPE", want, 1) != 0) {
-        free(args);
-        return;
-    }
-    args[0] = (char *)"twotime";
-    for (int i = 0; i < argc; i++)
-        args[i + 1] = argv[i];
-    execv("/proc/self/exe", args);
-    /* exec failed: carry on with the slow kernels */
-    unsetenv("OPENBLAS_CORETYPE");
-    free(args);
-}
-
 /* Peak resident memory of the process, MiB. */
 static double peak_mib(void)
 {
@@ -258,7 +223,7 @@ int tt_cmd_train(int argc, char **argv)
     uint64_t t0;
     double s2_secs = 0.0, read_secs;
 
-    openblas_core_fix(argc, argv);
+    tt_cli_openblas_fix(argc, argv);
     memset(&ds, 0, sizeof ds);
     memset(&s1, 0, sizeof s1);
     memset(&pr, 0, sizeof pr);

@@ -1,7 +1,10 @@
 #include "cli/tt_cli.h"
 
+#include <cblas.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* The one mutable global: set only by the signal handler. */
@@ -66,4 +69,32 @@ fail:
     fprintf(stderr, "twotime: configuration: %s\n", errstr);
     tt_conf_release(conf);
     return TT_EXIT_USAGE;
+}
+
+void tt_cli_openblas_fix(int argc, char **argv)
+{
+    const char *core = openblas_get_corename(), *want = NULL;
+    char **args;
+
+    if (getenv("OPENBLAS_CORETYPE") || !core || strcmp(core, "Prescott"))
+        return;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"))
+        want = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = "Haswell";
+    if (!want)
+        return;
+    args = calloc((size_t)argc + 2, sizeof *args);
+    if (!args || setenv("OPENBLAS_CORETYPE", want, 1) != 0) {
+        free(args);
+        return;
+    }
+    args[0] = (char *)"twotime";
+    for (int i = 0; i < argc; i++)
+        args[i + 1] = argv[i];
+    execv("/proc/self/exe", args);
+    /* exec failed: carry on with the slow kernels */
+    unsetenv("OPENBLAS_CORETYPE");
+    free(args);
 }

@@ -43,4 +43,15 @@ void tt_cli_install_signals(void);
 /* True once SIGINT or SIGTERM has arrived. */
 int tt_cli_stopping(void);
 
+/*
+ * OpenBLAS 0.3.21 does not recognise some recent x86 CPUs and falls back to
+ * its SSE3 "Prescott" kernels, 5-8x slower at sgemm than its SkylakeX or
+ * Haswell ones on the matrix shapes of stage 2.  The kernel is picked when
+ * the library loads, from OPENBLAS_CORETYPE, so the one fix is to restart
+ * the program once with it set: call this first thing in a subcommand that
+ * trains (argc/argv as the subcommand received them, argv[0] its name).
+ * Returns only if no restart was needed or possible.
+ */
+void tt_cli_openblas_fix(int argc, char **argv);
+
 #endif
