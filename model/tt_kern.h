@@ -48,6 +48,11 @@
 #if defined(__SANITIZE_THREAD__) && !defined(TT_NO_CLONES)
 #define TT_NO_CLONES 1
 #endif
+/* clang 14 emits no resolver for target_clones (undefined symbols at link
+ * time), so the clones are a GCC build's. */
+#if defined(__clang__) && !defined(TT_NO_CLONES)
+#define TT_NO_CLONES 1
+#endif
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(TT_NO_CLONES)
 #define TT_KERN_CLONES __attribute__((target_clones("avx512f", "avx2", \
                                                     "default")))
