@@ -186,7 +186,7 @@ static int dense_slots(uint32_t d, bool plus, struct dense_slot *s)
     if (plus)
         s[n++] = (struct dense_slot){"W", 2 * d, d, d + 2 * np, 0};
     s[n++] = (struct dense_slot){"meta.seed", 1, 4, SIZE_MAX, 0};
-    s[n++] = (struct dense_slot){"meta.gru_all", 1, 1, SIZE_MAX, 0};
+    s[n++] = (struct dense_slot){"meta.flags", 1, 1, SIZE_MAX, 0};
     return n;
 }
 
@@ -197,7 +197,8 @@ struct build {
     float *items, *phi, *dense;
     struct dslice *slices;
     uint32_t n_slices;
-    float seed16[4], gru_all;
+    float seed16[4], flags;
+    bool has_flags;
 };
 
 static void build_release(struct build *b)
@@ -414,8 +415,10 @@ static tt_err_t build_version(tt_modelsub_asm_t *a, struct pending *p,
                                    d.count);
         else if (!strcmp(s->name, "meta.seed"))
             tt_modelrec_floats_get(b.seed16 + sl->first, d.values, d.count);
-        else
-            tt_modelrec_floats_get(&b.gru_all, d.values, d.count);
+        else {
+            tt_modelrec_floats_get(&b.flags, d.values, d.count);
+            b.has_flags = true;
+        }
     }
     for (uint32_t i = 1; i < n; i++) {
         struct arec *r = &p->recs[i];
@@ -448,8 +451,21 @@ static tt_err_t build_version(tt_modelsub_asm_t *a, struct pending *p,
     parts.flags = (plus ? TT_MODEL_FLAG_PLUS : 0) |
                   ((b.h.flags & TT_MODELREC_FLAG_FEATURES)
                        ? TT_MODEL_FLAG_FEATURES
-                       : 0) |
-                  (b.gru_all == 1.0f ? TT_MODEL_FLAG_GRU_ALL : 0);
+                       : 0);
+    if (b.has_flags) {
+        /* the model's own flags, which must agree with the HEADER's */
+        uint32_t f = (uint32_t)b.flags;
+
+        if (!(b.flags >= 0.0f && b.flags < 16777216.0f) ||
+            b.flags != (float)f ||
+            (f & (TT_MODEL_FLAG_PLUS | TT_MODEL_FLAG_FEATURES)) !=
+                parts.flags) {
+            build_release(&b);
+            return reject(a, p->version, TT_ERR_CORRUPT, errstr, errstr_size,
+                          "meta.flags disagree with the HEADER");
+        }
+        parts.flags = f;
+    }
     parts.feature_dim = b.h.feature_dim;
     parts.version = p->version;
     for (int i = 0; i < 4; i++) {
@@ -460,11 +476,6 @@ static tt_err_t build_version(tt_modelsub_asm_t *a, struct pending *p,
                           "meta.seed is not four 16-bit limbs");
         }
         parts.seed |= (uint64_t)(uint32_t)b.seed16[i] << (16 * i);
-    }
-    if (b.gru_all != 0.0f && b.gru_all != 1.0f) {
-        build_release(&b);
-        return reject(a, p->version, TT_ERR_CORRUPT, errstr, errstr_size,
-                      "meta.gru_all is neither 0 nor 1");
     }
     parts.cutoff_ts_ms = b.h.cutoff_ms;
     parts.n_items = (uint32_t)b.h.n_items;

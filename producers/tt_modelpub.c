@@ -93,7 +93,7 @@ struct dense_t {
 
 /* The dense tensors of m (see the header), into t[]; returns how many. */
 static uint32_t dense_tensors(const struct tt_model_parts *pt, bool plus,
-                              bool gru_all, float *seed16, float *gru,
+                              float *seed16, float *flags,
                               struct dense_t *t)
 {
     uint32_t d = pt->dim, n = 0;
@@ -102,7 +102,7 @@ static uint32_t dense_tensors(const struct tt_model_parts *pt, bool plus,
 
     for (int i = 0; i < 4; i++)
         seed16[i] = (float)((pt->seed >> (16 * i)) & 0xffffu);
-    *gru = gru_all ? 1.0f : 0.0f;
+    *flags = (float)pt->flags;
     t[n++] = (struct dense_t){"psi", 1, d, pt->dense};
     t[n++] = (struct dense_t){"cell0.wt", d, 3 * d, c0};
     t[n++] = (struct dense_t){"cell0.ut", d, 3 * d, c0 + sq};
@@ -113,7 +113,7 @@ static uint32_t dense_tensors(const struct tt_model_parts *pt, bool plus,
     if (plus)
         t[n++] = (struct dense_t){"W", 2 * d, d, c1 + np};
     t[n++] = (struct dense_t){"meta.seed", 1, 4, seed16};
-    t[n++] = (struct dense_t){"meta.gru_all", 1, 1, gru};
+    t[n++] = (struct dense_t){"meta.flags", 1, 1, flags};
     return n;
 }
 
@@ -228,7 +228,7 @@ tt_err_t tt_modelpub_records(const tt_model_t *m, uint64_t version,
     struct walk w;
     uint32_t *order = NULL, *start = NULL, n_dense, chunk = 0;
     int64_t *id_buf = NULL;
-    float *vec_buf = NULL, seed16[4], gru;
+    float *vec_buf = NULL, seed16[4], flags;
     size_t len;
     tt_err_t err;
 
@@ -242,7 +242,7 @@ tt_err_t tt_modelpub_records(const tt_model_t *m, uint64_t version,
     tt_model_parts_get(m, &pt);
     tt_model_get_info(m, &info);
     if (pt.n_cutoffs > TT_MODELREC_MAX_CUTOFFS ||
-        pt.dim > TT_MODELREC_MAX_ROW_DIM)
+        pt.dim > TT_MODELREC_MAX_ROW_DIM || pt.flags >= (1u << 24))
         return tt_errf(TT_ERR_RANGE, errstr, errstr_size,
                        "model records: %u cutoffs, dim %u do not fit",
                        pt.n_cutoffs, pt.dim);
@@ -272,9 +272,7 @@ tt_err_t tt_modelpub_records(const tt_model_t *m, uint64_t version,
         goto out;
 
     /* HEADER */
-    n_dense = dense_tensors(&pt, info.plus,
-                            (pt.flags & TT_MODEL_FLAG_GRU_ALL) != 0, seed16,
-                            &gru, t);
+    n_dense = dense_tensors(&pt, info.plus, seed16, &flags, t);
     for (uint32_t i = 0; i < pt.n_cutoffs; i++) {
         cuts[i].partition = pt.cutoffs[i].partition;
         cuts[i].offset = pt.cutoffs[i].offset;

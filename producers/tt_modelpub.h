@@ -37,7 +37,10 @@
  *   W             2D x D          2TS-Plus only
  *   meta.seed     1 x 4           training seed, 16-bit limbs, least
  *                                 significant first (exact in float32)
- *   meta.gru_all  1 x 1           1 for the GRU4Rec-style baseline, else 0
+ *   meta.flags    1 x 1           the model's flags (TT_MODEL_FLAG_*:
+ *                                 GRU baseline, sliding window...), an
+ *                                 exact integer; HEADER.flags carries only
+ *                                 PLUS and FEATURES
  * HEADER.dim is D (state and item vector dimension, features included);
  * feature_dim is its feature part.  Each record's payload stays under
  * TT_MODELREC_MAX_PAYLOAD (every encoded record under ~900 KB) whatever the
