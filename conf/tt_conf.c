@@ -88,6 +88,9 @@ static const struct tt_conf_def defs[] = {
           "dimension of g(f_i) when features are on"),
     D_STR("model.path", model.path, 0, PATH_MAX_, "", NULL,
           "model file the stream loads at start (\"\" = none)"),
+    D_BOOL("model.follow", model.follow, "true",
+           "the stream loads the newest model of kafka.model_topic and "
+           "follows new ones"),
 
     D_U64("train.seed", train.seed, "42", "random seed of training"),
     D_INT("train.threads", train.threads, 1, 256, "2", "worker threads"),
@@ -121,6 +124,13 @@ static const struct tt_conf_def defs[] = {
     D_U64("eval.seed", eval.seed, "7", "random seed of negative sampling"),
     D_INT("eval.max_test", eval.max_test, 0, INT_MAX, "0",
           "cap on scored test interactions, 0 = all"),
+
+    D_STR("retrain.every", retrain.every, 0, 32, "", NULL,
+          "period of `twotime retrain --every` (30m, 6h; \"\" = once)"),
+    D_DBL("retrain.max_mrr_drop", retrain.max_mrr_drop, 0, 1, "0.05",
+          "refuse to publish when the MRR drops by more than this share"),
+    D_INT("retrain.gate_sample", retrain.gate_sample, 0, INT_MAX, "50000",
+          "interactions of the newest slice the gate scores, 0 = all"),
 
     D_STR("metrics.bind", metrics.bind, 0, NAME_MAX_, "127.0.0.1", NULL,
           "address of the metrics endpoint"),

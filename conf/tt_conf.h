@@ -59,6 +59,9 @@ struct tt_conf_model {
     bool features;          /* item category features */
     int feature_dim;        /* dimension of g(f_i) when features are on */
     char *path;             /* model file the stream loads at start ("" none) */
+    bool follow;            /* the stream loads the newest version of
+                               kafka.model_topic at start, swaps in newer
+                               ones live */
 };
 
 struct tt_conf_train {
@@ -84,6 +87,14 @@ struct tt_conf_eval {
     int max_test;           /* cap on scored test interactions, 0 = all */
 };
 
+struct tt_conf_retrain {
+    char *every;            /* period of `twotime retrain` ("30m", "6h");
+                               "" = run once */
+    double max_mrr_drop;    /* gate: largest relative drop of the MRR on
+                               the newest slice, new vs in service */
+    int gate_sample;        /* gate: interactions scored, 0 = all */
+};
+
 struct tt_conf_metrics {
     char *bind;             /* address of the metrics endpoint */
     int port;               /* 0 = disabled */
@@ -95,6 +106,7 @@ struct tt_conf {
     struct tt_conf_model model;
     struct tt_conf_train train;
     struct tt_conf_eval eval;
+    struct tt_conf_retrain retrain;
     struct tt_conf_metrics metrics;
     char *log_level;        /* error, warn, info, debug */
 };
