@@ -225,7 +225,7 @@ static tt_err_t parse_escape(struct parser *ps, char *dst, size_t *len)
 {
     static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
     const char *hit;
-    unsigned cp, lo;
+    unsigned cp = 0, lo = 0;
     tt_err_t err;
 
     /* p is after the backslash */
