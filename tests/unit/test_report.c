@@ -1,0 +1,755 @@
+/*
+ * Unit tests of the strict JSON reader (model/tt_jdoc) and of the backtest
+ * report (model/tt_report): values and escapes, every kind of malformed
+ * input with the byte offset it is reported at, limits, a round trip
+ * through the JSON writer (model/tt_json); a report from the fixture
+ * tests/data/report_small.json with figures (gnuplot must be installed:
+ * scripts/setup installs gnuplot-nox) and without, its files and the
+ * table values in the page; a missing, failing and hanging gnuplot; and
+ * hostile variants of the fixture (missing fields, wrong types, every
+ * truncation, every number replaced by a string), which must fail with
+ * the field's path or succeed, never crash.  With TT_BINARY set, the
+ * report also reads what a real `twotime backtest --json` writes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "model/tt_jdoc.h"
+#include "model/tt_json.h"
+#include "model/tt_report.h"
+
+/* ---- helpers ---- */
+
+static tt_jdoc_t *parse_ok(const char *s)
+{
+    tt_jdoc_t *doc = NULL;
+    char err[256] = "";
+
+    if (tt_jdoc_parse(&doc, s, strlen(s), 0, err, sizeof(err)) != TT_ERR_OK)
+        fail_msg("'%s' did not parse: %s", s, err);
+    return doc;
+}
+
+/* Parses s (len bytes), expects `code` and "byte <offset> " in the
+ * message, plus `words` when not NULL. */
+static void parse_bad_n(const char *s, size_t len, tt_err_t code,
+                        size_t offset, const char *words)
+{
+    tt_jdoc_t *doc = (tt_jdoc_t *)1;
+    char err[256] = "", want[64];
+    tt_err_t rc = tt_jdoc_parse(&doc, s, len, 0, err, sizeof(err));
+
+    if (rc != code)
+        fail_msg("'%.*s': got %s (%s), want %s", (int)len, s, tt_err_name(rc),
+                 err, tt_err_name(code));
+    assert_null(doc);
+    snprintf(want, sizeof(want), "byte %zu ", offset);
+    if (strncmp(err, want, strlen(want)) != 0)
+        fail_msg("'%.*s': message '%s' does not start with '%s'", (int)len,
+                 s, err, want);
+    if (words && !strstr(err, words))
+        fail_msg("'%.*s': message '%s' lacks '%s'", (int)len, s, err, words);
+}
+
+static void parse_bad(const char *s, tt_err_t code, size_t offset,
+                      const char *words)
+{
+    parse_bad_n(s, strlen(s), code, offset, words);
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    if (!f)
+        return NULL;
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    assert_true(n >= 0);
+    rewind(f);
+    buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    buf[n] = '\0';
+    fclose(f);
+    if (len)
+        *len = (size_t)n;
+    return buf;
+}
+
+static void write_all(const char *path, const char *buf, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static char *fixture(size_t *len)
+{
+    const char *dir = getenv("TT_TEST_DATA");
+    char path[1024];
+    char *buf;
+
+    assert_non_null(dir);
+    snprintf(path, sizeof(path), "%s/report_small.json", dir);
+    buf = read_all(path, len);
+    assert_non_null(buf);
+    return buf;
+}
+
+static bool file_exists(const char *dir, const char *name, size_t *size)
+{
+    char path[1024];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (stat(path, &st) != 0)
+        return false;
+    if (size)
+        *size = (size_t)st.st_size;
+    return true;
+}
+
+static void rm_rf(const char *dir)
+{
+    char cmd[1200];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* ---- JSON reader ---- */
+
+static void test_jdoc_values(void **state)
+{
+    tt_jdoc_t *doc;
+    const struct tt_jval *r, *v;
+
+    (void)state;
+    doc = parse_ok(" {\"a\": [1, -0, 2.5e3, -9223372036854775808, "
+                   "9223372036854775808, 1E-2],\n \"s\": \"q\\\"\\\\\\/\\b"
+                   "\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\\u0000z\", "
+                   "\"t\": true, \"f\": false, \"n\": null, \"o\": {}, "
+                   "\"e\": [], \"\xc3\xa9\": 1} ");
+    r = tt_jdoc_root(doc);
+    assert_int_equal(r->type, TT_JOBJECT);
+    assert_int_equal(r->n, 8);
+    assert_int_equal(r->offset, 1);
+    v = tt_jdoc_get(r, "a");
+    assert_non_null(v);
+    assert_int_equal(v->type, TT_JARRAY);
+    assert_int_equal(v->n, 6);
+    assert_true(v->u.items[0].is_int);
+    assert_int_equal(v->u.items[0].u.num.i, 1);
+    assert_true(v->u.items[1].is_int);
+    assert_true(signbit(v->u.items[1].u.num.d));
+    assert_false(v->u.items[2].is_int);
+    assert_true(v->u.items[2].u.num.d == 2500.0);
+    assert_true(v->u.items[3].is_int);
+    assert_true(v->u.items[3].u.num.i == INT64_MIN);
+    /* beyond int64: a double only */
+    assert_false(v->u.items[4].is_int);
+    assert_true(v->u.items[4].u.num.d == 9223372036854775808.0);
+    assert_true(v->u.items[5].u.num.d == 0.01);
+    assert_int_equal(v->u.items[0].offset, 8);
+    v = tt_jdoc_get(r, "s");
+    assert_int_equal(v->type, TT_JSTRING);
+    assert_int_equal(v->n, 17);
+    assert_memory_equal(v->u.s, "q\"\\/\b\f\n\r\t\xc3\xa9\xf0\x9f\x98\x80\0z",
+                        18);
+    assert_true(tt_jdoc_get(r, "t")->u.b);
+    assert_false(tt_jdoc_get(r, "f")->u.b);
+    assert_int_equal(tt_jdoc_get(r, "n")->type, TT_JNULL);
+    assert_int_equal(tt_jdoc_get(r, "o")->n, 0);
+    assert_int_equal(tt_jdoc_get(r, "e")->type, TT_JARRAY);
+    assert_non_null(tt_jdoc_get(r, "\xc3\xa9"));
+    assert_null(tt_jdoc_get(r, "missing"));
+    assert_null(tt_jdoc_get(tt_jdoc_get(r, "a"), "a"));
+    assert_string_equal(tt_jdoc_type_name(TT_JOBJECT), "object");
+    tt_jdoc_destroy(doc);
+    tt_jdoc_destroy(NULL);
+
+    /* scalars at the top level, a byte order mark */
+    doc = parse_ok("\xef\xbb\xbf 42 ");
+    assert_int_equal(tt_jdoc_root(doc)->u.num.i, 42);
+    tt_jdoc_destroy(doc);
+}
+
+static void test_jdoc_errors(void **state)
+{
+    (void)state;
+    parse_bad("", TT_ERR_PARSE, 0, "empty");
+    parse_bad("  \n ", TT_ERR_PARSE, 4, "empty");
+    parse_bad("[1,2,", TT_ERR_PARSE, 5, "a JSON value");
+    parse_bad("[1,2,]", TT_ERR_PARSE, 5, "found ']'");
+    parse_bad("{\"a\":1,}", TT_ERR_PARSE, 7, "a string key");
+    parse_bad("{\"a\" 1}", TT_ERR_PARSE, 5, "':'");
+    parse_bad("{\"a\":1 \"b\":2}", TT_ERR_PARSE, 7, "',' or '}'");
+    parse_bad("[1 2]", TT_ERR_PARSE, 3, "',' or ']'");
+    parse_bad("{'a':1}", TT_ERR_PARSE, 1, "a string key");
+    parse_bad("[01]", TT_ERR_PARSE, 1, "leading zeros");
+    parse_bad("[-]", TT_ERR_PARSE, 2, "a digit");
+    parse_bad("[+1]", TT_ERR_PARSE, 1, "a JSON value");
+    parse_bad("[1.]", TT_ERR_PARSE, 3, "decimal point");
+    parse_bad("[.5]", TT_ERR_PARSE, 1, NULL);
+    parse_bad("[1e]", TT_ERR_PARSE, 3, "exponent");
+    parse_bad("[NaN]", TT_ERR_PARSE, 1, NULL);
+    parse_bad("[Infinity]", TT_ERR_PARSE, 1, NULL);
+    parse_bad("[tru]", TT_ERR_PARSE, 1, NULL);
+    parse_bad("[1] x", TT_ERR_PARSE, 4, "nothing after");
+    parse_bad("[1] // c", TT_ERR_PARSE, 4, NULL);
+    parse_bad("\"abc", TT_ERR_PARSE, 0, "unterminated");
+    parse_bad("\"ab\\\"", TT_ERR_PARSE, 0, "unterminated");
+    parse_bad("\"a\tb\"", TT_ERR_PARSE, 2, "control character 0x09");
+    parse_bad("\"\\x\"", TT_ERR_PARSE, 2, "after a backslash");
+    parse_bad("\"\\u12g4\"", TT_ERR_PARSE, 5, "hexadecimal");
+    parse_bad("\"\\ud800\"", TT_ERR_PARSE, 1, "high surrogate");
+    parse_bad("\"\\ud800\\u0041\"", TT_ERR_PARSE, 7, "not a low one");
+    parse_bad("\"\\udc00\"", TT_ERR_PARSE, 1, "low surrogate");
+    parse_bad("\"\xc3\x28\"", TT_ERR_PARSE, 1, "UTF-8");
+    parse_bad("\"\xc0\x80\"", TT_ERR_PARSE, 1, "UTF-8");         /* overlong */
+    parse_bad("\"\xed\xa0\x80\"", TT_ERR_PARSE, 1, "UTF-8");     /* surrogate */
+    parse_bad("\"\xf4\x90\x80\x80\"", TT_ERR_PARSE, 1, "UTF-8"); /* > 10FFFF */
+    parse_bad("\"\xe2\x82\"", TT_ERR_PARSE, 1, "UTF-8");         /* cut */
+    parse_bad_n("[\0]", 3, TT_ERR_PARSE, 1, "byte 0x00");
+    parse_bad("{\"a\":1,\"a\":2}", TT_ERR_PARSE, 11, "duplicate key \"a\"");
+    parse_bad("1e999", TT_ERR_RANGE, 0, "range of a double");
+    parse_bad("-1e999", TT_ERR_RANGE, 0, "range of a double");
+    /* line and column */
+    parse_bad("{\n  \"a\": [1,\n   x]}", TT_ERR_PARSE, 16, "(line 3, column 4)");
+}
+
+static void test_jdoc_limits(void **state)
+{
+    char deep[2 * TT_JDOC_DEPTH_MAX + 4], big[4096], num[TT_JDOC_NUMBER_MAX + 8];
+    tt_jdoc_t *doc;
+    char err[256];
+    size_t n = 0;
+    int d;
+
+    (void)state;
+    /* TT_JDOC_DEPTH_MAX levels parse, one more does not */
+    for (d = 0; d < TT_JDOC_DEPTH_MAX; d++)
+        deep[n++] = '[';
+    for (d = 0; d < TT_JDOC_DEPTH_MAX; d++)
+        deep[n++] = ']';
+    deep[n] = '\0';
+    tt_jdoc_destroy(parse_ok(deep));
+    memmove(deep + 1, deep, n + 1);
+    deep[0] = '[';
+    deep[n + 1] = ']';
+    deep[n + 2] = '\0';
+    parse_bad(deep, TT_ERR_RANGE, TT_JDOC_DEPTH_MAX, "nesting deeper");
+
+    /* the size limit */
+    assert_int_equal(tt_jdoc_parse(&doc, "[1, 2]", 6, 5, err, sizeof(err)),
+                     TT_ERR_RANGE);
+    assert_non_null(strstr(err, "limit"));
+    assert_int_equal(tt_jdoc_parse(&doc, "[1, 2]", 6, 6, err, sizeof(err)),
+                     TT_ERR_OK);
+    tt_jdoc_destroy(doc);
+
+    /* number literals are bounded */
+    memset(num, '1', TT_JDOC_NUMBER_MAX);
+    num[TT_JDOC_NUMBER_MAX] = '\0';
+    tt_jdoc_destroy(parse_ok(num));
+    num[TT_JDOC_NUMBER_MAX] = '1';
+    num[TT_JDOC_NUMBER_MAX + 1] = '\0';
+    parse_bad(num, TT_ERR_RANGE, 0, "longer than");
+
+    /* a large object is checked for duplicates too (the sorted path) */
+    n = (size_t)snprintf(big, sizeof(big), "{");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(big + n, sizeof(big) - n, "\"k%d\":%d,", i, i);
+    snprintf(big + n - 1, sizeof(big) - n + 1, "}");
+    doc = parse_ok(big);
+    assert_int_equal(tt_jdoc_root(doc)->n, 100);
+    assert_int_equal(tt_jdoc_get(tt_jdoc_root(doc), "k77")->u.num.i, 77);
+    tt_jdoc_destroy(doc);
+    n = strlen(big);
+    snprintf(big + n - 1, sizeof(big) - n + 1, ",\"k42\":0}");
+    parse_bad(big, TT_ERR_PARSE, n + 6, "duplicate key \"k42\"");
+}
+
+static void test_jdoc_load(void **state)
+{
+    char dir[] = "/tmp/tt_report_XXXXXX", path[256], err[512];
+    tt_jdoc_t *doc;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/none.json", dir);
+    assert_int_equal(tt_jdoc_load(&doc, path, 0, err, sizeof(err)),
+                     TT_ERR_IO);
+    assert_non_null(strstr(err, "none.json"));
+    snprintf(path, sizeof(path), "%s/x.json", dir);
+    write_all(path, "{\"a\": [1, 2", 11);
+    assert_int_equal(tt_jdoc_load(&doc, path, 0, err, sizeof(err)),
+                     TT_ERR_PARSE);
+    assert_non_null(strstr(err, "x.json: byte 11 "));
+    write_all(path, "[1, 2, 3]", 9);
+    assert_int_equal(tt_jdoc_load(&doc, path, 8, err, sizeof(err)),
+                     TT_ERR_RANGE);
+    assert_int_equal(tt_jdoc_load(&doc, path, 9, err, sizeof(err)),
+                     TT_ERR_OK);
+    assert_int_equal(tt_jdoc_root(doc)->n, 3);
+    tt_jdoc_destroy(doc);
+    rm_rf(dir);
+}
+
+static void write_doc(struct tt_json *w)
+{
+    const char odd[] = "a\"\\\x01\x7f\xff\xc3\xa9\xe2\x82\xac";
+
+    tt_json_obj_begin(w);
+    tt_json_key(w, "odd");
+    tt_json_strn(w, odd, sizeof(odd) - 1);
+    tt_json_key(w, "u");
+    tt_json_uint(w, UINT64_MAX);
+    tt_json_key(w, "i");
+    tt_json_int(w, INT64_MIN);
+    tt_json_key(w, "d");
+    tt_json_double(w, 0.1);
+    tt_json_key(w, "nan");
+    tt_json_double(w, NAN);
+    tt_json_key(w, "list");
+    tt_json_arr_begin(w);
+    tt_json_num(w, 1.5);
+    tt_json_bool(w, true);
+    tt_json_arr_end(w);
+    tt_json_obj_end(w);
+}
+
+/* What the project's JSON writer writes, the reader reads back. */
+static void test_jdoc_writer_round_trip(void **state)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    struct tt_json w;
+    tt_jdoc_t *doc;
+    const struct tt_jval *r, *v;
+
+    (void)state;
+    assert_non_null(f);
+    tt_json_init(&w, f, 2);
+    write_doc(&w);
+    assert_int_equal(tt_json_finish(&w), TT_ERR_OK);
+    fclose(f);
+    doc = parse_ok(buf);
+    r = tt_jdoc_root(doc);
+    v = tt_jdoc_get(r, "odd");
+    /* the writer replaced the invalid byte 0xff by U+FFFD */
+    assert_int_equal(v->n, 13);
+    assert_memory_equal(v->u.s, "a\"\\\x01\x7f\xef\xbf\xbd\xc3\xa9\xe2\x82\xac",
+                        13);
+    v = tt_jdoc_get(r, "u");
+    assert_false(v->is_int);
+    assert_true(v->u.num.d == 18446744073709551615.0);
+    v = tt_jdoc_get(r, "i");
+    assert_true(v->is_int && v->u.num.i == INT64_MIN);
+    assert_true(tt_jdoc_get(r, "d")->u.num.d == 0.1);
+    assert_int_equal(tt_jdoc_get(r, "nan")->type, TT_JNULL);
+    assert_int_equal(tt_jdoc_get(r, "list")->n, 2);
+    tt_jdoc_destroy(doc);
+    free(buf);
+}
+
+/* ---- report ---- */
+
+static void test_report_fixture(void **state)
+{
+    char dir[] = "/tmp/tt_report_XXXXXX", path[512], err[1024];
+    const char *data = getenv("TT_TEST_DATA");
+    const char *const files[] = {"fig_activity.png", "fig_change.png",
+                                 "fig_training.png"};
+    const char *const cells[] = {
+        /* models table: MRR, Recall@10, inactive, active, valid MRR */
+        "<td>2ts</td><td class=\"best\">0.3123</td>"
+        "<td class=\"best\">0.5679</td><td>0.3187</td><td>0.2654</td>"
+        "<td class=\"best\">0.2922</td>",
+        "<td>gru</td><td>0.2988</td><td>0.5432</td><td>0.2951</td>"
+        "<td>0.3211</td><td>0.2801</td>",
+        "<td>pop</td><td>0.1700</td><td>0.3456</td>",
+        /* dataset and split */
+        "<td>interactions</td><td>5,000</td>",
+        "<td>train</td><td>3,500</td><td>70.0%</td>",
+        "<td>test</td><td>1,000</td><td>20.0%</td>",
+        /* new users: 400 of 1000 scored, 120 of 250 users */
+        "<b>40.0%</b>", "<td>new users (unseen in training)</td><td>120</td>",
+        /* buckets, t* = 10 */
+        "<td>6-10</td><td>40</td><td>200</td>", "<td>11+</td>",
+        "<td>0 (new)</td>",
+        /* fig. 4 table: 2ts steps 1-5, weighted: (50+36+25.5+16+8)/150 = 0.9033 */
+        "<td>2ts</td><td>0.903</td>",
+        /* fig. 2 table: best epoch 2 of 3 */
+        "<td>2ts</td><td>3</td><td>0.2922</td><td>2</td>",
+        /* tuning */
+        "<td>10 (chosen)</td>",
+        /* the input path, escaped */
+        "tests/data/&lt;tiny&gt;&amp;log.csv",
+        "data:image/png;base64,iVBORw0KGgo",
+    };
+    struct tt_report_opts o;
+    struct tt_report_info info;
+    char *html;
+    size_t size, n_img = 0;
+
+    (void)state;
+    assert_non_null(data);
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/report_small.json", data);
+    tt_report_opts_init(&o);
+    /* gnuplot is part of the setup (scripts/setup installs gnuplot-nox):
+     * its absence is a failure here, not a skip. */
+    if (tt_report_write(path, dir, &o, &info, err, sizeof(err)) != TT_ERR_OK)
+        fail_msg("report: %s", err);
+    assert_int_equal(info.models, 3);
+    assert_int_equal(info.figures, 3);
+    for (size_t i = 0; i < 3; i++) {
+        char *png;
+
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        png = read_all(path, &size);
+        assert_non_null(png);
+        assert_true(size > 1000);
+        assert_memory_equal(png, "\x89PNG\r\n\x1a\n", 8);
+        free(png);
+    }
+    assert_true(file_exists(dir, "report.gp", NULL));
+    assert_true(file_exists(dir, "fig_activity.dat", NULL));
+    assert_true(file_exists(dir, "gnuplot.log", NULL));
+    assert_false(file_exists(dir, "index.html.tmp", NULL));
+    snprintf(path, sizeof(path), "%s/index.html", dir);
+    html = read_all(path, &size);
+    assert_non_null(html);
+    assert_int_equal(size, info.html_bytes);
+    for (size_t i = 0; i < sizeof(cells) / sizeof(cells[0]); i++)
+        if (!strstr(html, cells[i]))
+            fail_msg("index.html lacks: %s", cells[i]);
+    /* self-contained: three embedded images, nothing fetched */
+    for (const char *p = html; (p = strstr(p, "<img ")); p++)
+        n_img++;
+    assert_int_equal(n_img, 3);
+    assert_null(strstr(html, "http://"));
+    assert_null(strstr(html, "https://"));
+    assert_null(strstr(html, "src=\"fig"));
+    assert_null(strstr(html, "<link"));
+    assert_null(strstr(html, "<script"));
+    assert_null(strstr(html, "<tiny>"));
+    free(html);
+
+    /* the activity data: one row per bucket, no point for a bucket
+     * without interactions */
+    snprintf(path, sizeof(path), "%s/fig_activity.dat", dir);
+    html = read_all(path, NULL);
+    assert_non_null(strstr(html, "2 \"6-10\" 20 40 0.3403 0.3111 0.175\n"));
+    free(html);
+
+    /* again into the same directory, without figures: the old PNGs are
+     * not passed off as this report's */
+    o.figures = false;
+    assert_int_equal(tt_report_write("/dev/null", dir, &o, NULL,
+                                     err, sizeof(err)),
+                     TT_ERR_PARSE);
+    snprintf(path, sizeof(path), "%s/report_small.json", data);
+    assert_int_equal(tt_report_write(path, dir, &o, &info, err, sizeof(err)),
+                     TT_ERR_OK);
+    assert_int_equal(info.figures, 0);
+    snprintf(path, sizeof(path), "%s/index.html", dir);
+    html = read_all(path, NULL);
+    assert_null(strstr(html, "<img "));
+    assert_non_null(strstr(html, "report made without figures"));
+    assert_non_null(strstr(html, "0.3123"));
+    free(html);
+    rm_rf(dir);
+}
+
+static void test_report_gnuplot_failures(void **state)
+{
+    char dir[] = "/tmp/tt_report_XXXXXX", out[300], path[512], err[1024];
+    char script[300];
+    const char *data = getenv("TT_TEST_DATA");
+    struct tt_report_opts o;
+    FILE *f;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/report_small.json", data);
+    snprintf(out, sizeof(out), "%s/out", dir);
+    tt_report_opts_init(&o);
+
+    /* not installed: a clear error, and nothing written */
+    o.gnuplot = "/nonexistent/gnuplot";
+    assert_int_equal(tt_report_write(path, out, &o, NULL, err, sizeof(err)),
+                     TT_ERR_NOTFOUND);
+    assert_non_null(strstr(err, "gnuplot-nox"));
+    assert_false(file_exists(out, "", NULL));
+    o.gnuplot = "no-such-gnuplot-tt";
+    assert_int_equal(tt_report_write(path, out, &o, NULL, err, sizeof(err)),
+                     TT_ERR_NOTFOUND);
+    assert_non_null(strstr(err, "on PATH"));
+
+    /* fails: its message is reported */
+    snprintf(script, sizeof(script), "%s/fake-gnuplot", dir);
+    f = fopen(script, "w");
+    assert_non_null(f);
+    fputs("#!/bin/sh\necho \"line 3: no such terminal\" >&2\nexit 1\n", f);
+    fclose(f);
+    assert_int_equal(chmod(script, 0755), 0);
+    o.gnuplot = script;
+    assert_int_equal(tt_report_write(path, out, &o, NULL, err, sizeof(err)),
+                     TT_ERR_IO);
+    assert_non_null(strstr(err, "exit 1"));
+    assert_non_null(strstr(err, "no such terminal"));
+
+    /* hangs: killed at the deadline */
+    f = fopen(script, "w");
+    assert_non_null(f);
+    fputs("#!/bin/sh\nexec sleep 30\n", f);
+    fclose(f);
+    o.timeout_ms = 300;
+    assert_int_equal(tt_report_write(path, out, &o, NULL, err, sizeof(err)),
+                     TT_ERR_TIMEOUT);
+    assert_non_null(strstr(err, "killed"));
+
+    /* succeeds without drawing: noticed */
+    f = fopen(script, "w");
+    assert_non_null(f);
+    fputs("#!/bin/sh\nexit 0\n", f);
+    fclose(f);
+    assert_int_equal(tt_report_write(path, out, &o, NULL, err, sizeof(err)),
+                     TT_ERR_IO);
+    assert_non_null(strstr(err, "wrote no"));
+    rm_rf(dir);
+}
+
+/* Replaces the first occurrence of `from` (after `after`) by `to`. */
+static char *replace(const char *src, const char *after, const char *from,
+                     const char *to)
+{
+    const char *start = after ? strstr(src, after) : src;
+    const char *p;
+    char *out;
+    size_t a, b, c;
+
+    assert_non_null(start);
+    p = strstr(start, from);
+    assert_non_null(p);
+    a = (size_t)(p - src);
+    b = strlen(to);
+    c = strlen(p + strlen(from));
+    out = malloc(a + b + c + 1);
+    assert_non_null(out);
+    memcpy(out, src, a);
+    memcpy(out + a, to, b);
+    memcpy(out + a + b, p + strlen(from), c + 1);
+    return out;
+}
+
+struct bad_case {
+    const char *after, *from, *to;
+    tt_err_t code;
+    const char *words;
+};
+
+static void test_report_bad_input(void **state)
+{
+    static const struct bad_case cases[] = {
+        {"\"name\": \"gru\"", "\"recall_at_10\": 0.54321,", "", TT_ERR_PARSE,
+         "models[1]: missing field \"recall_at_10\""},
+        {"\"name\": \"gru\"", "\"mrr\": 0.29876", "\"mrr\": \"0.29876\"",
+         TT_ERR_PARSE, "models[1].mrr: expected a number, found a string"},
+        {NULL, "\"format\": 1", "\"format\": 2", TT_ERR_VERSION,
+         "format 2 is not supported"},
+        {NULL, "\"format\": 1", "\"format\": 1.5", TT_ERR_PARSE,
+         "format: expected a non-negative integer"},
+        {NULL, "\"mrr\": 0.31234567", "\"mrr\": 1.5", TT_ERR_RANGE,
+         "models[0].mrr: 1.5 is outside [0, 1]"},
+        {NULL, "\"dataset\": {", "\"dataset\": [{", TT_ERR_PARSE, NULL},
+        {NULL, "\"test\": {", "\"test\": null, \"x\": {", TT_ERR_PARSE,
+         "test: expected an object, found a null"},
+        {NULL, "\"hi\": 5", "\"hi\": 0", TT_ERR_RANGE,
+         "models[0].buckets[1]: hi 0 is below lo 1"},
+        {NULL, "\"steps_max\": 5", "\"steps_max\": 4", TT_ERR_RANGE,
+         "mean and n must have steps_max = 4 items"},
+        {NULL, "\"steps_max\": 5", "\"steps_max\": 100000", TT_ERR_RANGE,
+         "steps_max: 100000 is outside"},
+        {NULL, "\"name\": \"gru\"", "\"name\": \"g\\\"ru\"", TT_ERR_RANGE,
+         "models[1].name: only letters"},
+        {NULL, "\"mean\": [\n            1.0", "\"mean\": [\n  \"x\"",
+         TT_ERR_PARSE, "embedding_change.inactive.mean[0]: expected a number "
+                       "or null"},
+        {NULL, "\"valid_curve\": [\n        {", "\"valid_curve\": [7, {",
+         TT_ERR_PARSE, "models[0].valid_curve[0]: expected an object"},
+        {NULL, "\"grid\": [", "\"grid\": 3, \"x\": [", TT_ERR_PARSE,
+         "tuning.grid: expected an array, found a number"},
+        {NULL, "\"scored\": 1000,", "\"scored\": -1000,", TT_ERR_PARSE,
+         "test.scored: expected a non-negative integer"},
+        {NULL, "\"format\": 1,", "\"format\": 1, \"format\": 1,",
+         TT_ERR_PARSE, "duplicate key \"format\""},
+    };
+    char dir[] = "/tmp/tt_report_XXXXXX", path[300], out[300], err[1024];
+    struct tt_report_opts o;
+    size_t len;
+    char *fx = fixture(&len), *bad;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/bad.json", dir);
+    snprintf(out, sizeof(out), "%s/out", dir);
+    tt_report_opts_init(&o);
+    o.figures = false;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct bad_case *c = &cases[i];
+        tt_err_t rc;
+
+        bad = replace(fx, c->after, c->from, c->to);
+        write_all(path, bad, strlen(bad));
+        rc = tt_report_write(path, out, &o, NULL, err, sizeof(err));
+        if (rc != c->code || (c->words && !strstr(err, c->words)) ||
+            !strstr(err, "bad.json: "))
+            fail_msg("case %zu: got %s '%s', want %s '%s'", i,
+                     tt_err_name(rc), err, tt_err_name(c->code),
+                     c->words ? c->words : "");
+        free(bad);
+    }
+
+    /* an empty models list, a top-level array */
+    write_all(path, "{\"format\": 1, \"models\": []}", 27);
+    assert_int_equal(tt_report_write(path, out, &o, NULL, err, sizeof(err)),
+                     TT_ERR_PARSE);
+    write_all(path, "[{\"format\": 1}]", 15);
+    assert_int_equal(tt_report_write(path, out, &o, NULL, err, sizeof(err)),
+                     TT_ERR_PARSE);
+    assert_non_null(strstr(err, "top level"));
+
+    /* every truncation fails cleanly with an offset inside the input */
+    for (size_t cut = 0; cut < len - 1; cut += 7) {
+        size_t off;
+        const char *b;
+
+        write_all(path, fx, cut);
+        assert_int_equal(
+            tt_report_write(path, out, &o, NULL, err, sizeof(err)),
+            TT_ERR_PARSE);
+        b = strstr(err, ": byte ");
+        assert_non_null(b);
+        assert_int_equal(sscanf(b, ": byte %zu", &off), 1);
+        assert_true(off <= cut);
+    }
+    rm_rf(dir);
+    free(fx);
+}
+
+/* Every number in the fixture replaced by a string, one at a time: an
+ * error naming the field, or (for fields the report does not read)
+ * success; never a crash. */
+static void test_report_type_confusion(void **state)
+{
+    char dir[] = "/tmp/tt_report_XXXXXX", path[300], out[300], err[1024];
+    struct tt_report_opts o;
+    size_t len, fails = 0, total = 0;
+    char *fx = fixture(&len);
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/t.json", dir);
+    snprintf(out, sizeof(out), "%s/out", dir);
+    tt_report_opts_init(&o);
+    o.figures = false;
+    for (size_t i = 0; i < len; i++) {
+        size_t j = i;
+        char *bad;
+        FILE *f;
+        tt_err_t rc;
+
+        if (!(fx[i] == '-' || (fx[i] >= '0' && fx[i] <= '9')) ||
+            (i && (fx[i - 1] != ' ' && fx[i - 1] != '[')))
+            continue;
+        while (j < len && strchr("0123456789.eE+-", fx[j]))
+            j++;
+        bad = malloc(len + 8);
+        assert_non_null(bad);
+        f = fmemopen(bad, len + 8, "w");
+        assert_non_null(f);
+        fprintf(f, "%.*s\"s\"%s", (int)i, fx, fx + j);
+        fclose(f);
+        write_all(path, bad, strlen(bad));
+        rc = tt_report_write(path, out, &o, NULL, err, sizeof(err));
+        total++;
+        if (rc != TT_ERR_OK) {
+            fails++;
+            assert_true(rc == TT_ERR_PARSE);
+            assert_true(strstr(err, "expected") != NULL);
+        }
+        free(bad);
+        i = j;
+    }
+    /* most numbers are read and checked; a few config ones are not */
+    assert_true(total > 100);
+    assert_true(fails > total * 9 / 10);
+    rm_rf(dir);
+    free(fx);
+}
+
+/* What `twotime backtest --json` writes today, the report reads. */
+static void test_report_real_backtest(void **state)
+{
+    const char *bin = getenv("TT_BINARY");
+    char dir[] = "/tmp/tt_report_XXXXXX", cmd[2048], path[300], err[1024];
+    struct tt_report_opts o;
+    struct tt_report_info info;
+
+    (void)state;
+    assert_non_null(bin);
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd),
+             "'%s' gen --out '%s/log.csv' --events 4000 --seed 3 >/dev/null "
+             "&& '%s' backtest --input '%s/log.csv' --models all "
+             "--tstar 10 --k 5 --set model.dim=8 --set train.epochs1=1 "
+             "--set train.epochs2=2 --json '%s/bt.json' -q >/dev/null",
+             bin, dir, bin, dir, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(path, sizeof(path), "%s/bt.json", dir);
+    tt_report_opts_init(&o);
+    snprintf(cmd, sizeof(cmd), "%s/report", dir);
+    if (tt_report_write(path, cmd, &o, &info, err, sizeof(err)) != TT_ERR_OK)
+        fail_msg("%s", err);
+    assert_int_equal(info.models, 8);
+    assert_int_equal(info.figures, 3);
+    rm_rf(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_jdoc_values),
+        cmocka_unit_test(test_jdoc_errors),
+        cmocka_unit_test(test_jdoc_limits),
+        cmocka_unit_test(test_jdoc_load),
+        cmocka_unit_test(test_jdoc_writer_round_trip),
+        cmocka_unit_test(test_report_fixture),
+        cmocka_unit_test(test_report_gnuplot_failures),
+        cmocka_unit_test(test_report_bad_input),
+        cmocka_unit_test(test_report_type_confusion),
+        cmocka_unit_test(test_report_real_backtest),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
