@@ -12,6 +12,7 @@
 
 #include "cli/tt_cli.h"
 #include "common/tt_log.h"
+#include "consumers/tt_modelsub.h"
 #include "consumers/tt_stream.h"
 #include "model/tt_model.h"
 
@@ -31,6 +32,11 @@ static void usage(FILE *out)
             "  -s, --set KEY=VALUE    override one setting, e.g.\n"
             "                         kafka.exactly_once=false\n"
             "  -m, --model PATH       model file (overrides model.path)\n"
+            "      --follow-models    load the newest model version of\n"
+            "                         kafka.model_topic at start (when newer\n"
+            "                         than the file) and swap in newer ones\n"
+            "                         live (default: model.follow)\n"
+            "      --no-follow-models use the model file only\n"
             "  -i, --instance ID      instance id, part of the transactional\n"
             "                         id (default: host name and state path)\n"
             "      --linger-ms N      wait up to N ms for more events before\n"
@@ -46,6 +52,21 @@ static bool stop_requested(void *arg)
 {
     (void)arg;
     return tt_cli_stopping() != 0;
+}
+
+/* The follow thread hands newer model versions to the stream. */
+struct follow_ctx {
+    tt_stream_t *s;
+    tt_log_t *log;
+};
+
+static void offer_model(void *arg, tt_model_t **m)
+{
+    struct follow_ctx *fc = arg;
+    char errstr[256];
+
+    if (tt_stream_offer_model(fc->s, m, errstr, sizeof(errstr)))
+        tt_log_warn(fc->log, "stream", "model not offered: %s", errstr);
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -70,6 +91,8 @@ int tt_cmd_stream(int argc, char **argv)
         {"instance", required_argument, NULL, 'i'},
         {"linger-ms", required_argument, NULL, 'L'},
         {"no-create-topics", no_argument, NULL, 'N'},
+        {"follow-models", no_argument, NULL, 'F'},
+        {"no-follow-models", no_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -80,6 +103,9 @@ int tt_cmd_stream(int argc, char **argv)
     tt_log_t *log = NULL;
     tt_model_t *model = NULL;
     tt_stream_t *s = NULL;
+    tt_modelsub_t *sub = NULL;
+    struct follow_ctx fc;
+    int follow = -1;
     char **sets, errstr[1024];
     int n_sets = 0, rc, c;
     tt_err_t err;
@@ -117,6 +143,10 @@ int tt_cmd_stream(int argc, char **argv)
         case 'N':
             opts.create_topics = false;
             break;
+        case 'F':
+        case 'G':
+            follow = c == 'F';
+            break;
         case 'h':
             usage(stdout);
             rc = TT_EXIT_OK;
@@ -137,7 +167,9 @@ int tt_cmd_stream(int argc, char **argv)
         goto out_free_sets;
     if (!model_path)
         model_path = conf.model.path;
-    if (!model_path || !model_path[0]) {
+    if (follow < 0)
+        follow = conf.model.follow;
+    if ((!model_path || !model_path[0]) && !follow) {
         tt_cli_error("stream", "no model: set model.path or pass --model");
         rc = TT_EXIT_USAGE;
         goto out_conf;
@@ -150,11 +182,34 @@ int tt_cmd_stream(int argc, char **argv)
         rc = TT_EXIT_FAIL;
         goto out_conf;
     }
-    err = tt_model_load(&model, model_path, errstr, sizeof(errstr));
+    err = model_path && model_path[0]
+              ? tt_model_load(&model, model_path, errstr, sizeof(errstr))
+              : TT_ERR_OK;
     if (err) {
         tt_cli_error("stream", "model %s: %s", model_path, errstr);
         rc = TT_EXIT_FAIL;
         goto out_log;
+    }
+    /* The newest published version if newer than the file; then a thread
+     * follows the model topic (consumers/tt_modelsub.h). */
+    if (follow && tt_modelsub_start(&sub, &conf.kafka, log, 300000, &model,
+                                    errstr, sizeof(errstr))) {
+        if (!model) {
+            tt_cli_error("stream", "model topic %s: %s",
+                         conf.kafka.model_topic, errstr);
+            rc = TT_EXIT_FAIL;
+            goto out_log;
+        }
+        tt_log_warn(log, "stream", "not following %s: %s",
+                    conf.kafka.model_topic, errstr);
+    }
+    if (!model) {
+        tt_cli_error("stream",
+                     "no model: %s holds no complete version yet; publish "
+                     "one with `twotime retrain` or pass --model",
+                     conf.kafka.model_topic);
+        rc = TT_EXIT_FAIL;
+        goto out_sub;
     }
     tt_cli_install_signals();
     opts.log = log;
@@ -163,8 +218,14 @@ int tt_cmd_stream(int argc, char **argv)
     if (err) {
         tt_cli_error("stream", "%s", errstr);
         rc = err == TT_ERR_CONF ? TT_EXIT_USAGE : TT_EXIT_FAIL;
-        goto out_log;
+        goto out_sub;
     }
+    fc.s = s;
+    fc.log = log;
+    if (sub && tt_modelsub_follow(sub, offer_model, &fc, errstr,
+                                  sizeof(errstr)))
+        tt_log_warn(log, "stream", "not following %s: %s",
+                    conf.kafka.model_topic, errstr);
     if (tt_metrics_port(tt_stream_metrics(s)) > 0)
         tt_log_info(log, "stream", "metrics on http://%s:%d/metrics",
                     conf.metrics.bind[0] ? conf.metrics.bind : "127.0.0.1",
@@ -182,7 +243,12 @@ int tt_cmd_stream(int argc, char **argv)
     } else {
         rc = TT_EXIT_OK;
     }
+    /* the follow thread offers to the stream: stop it first */
+    tt_modelsub_destroy(sub);
+    sub = NULL;
     tt_stream_destroy(s);
+out_sub:
+    tt_modelsub_destroy(sub);
 out_log:
     tt_model_destroy(model);
     tt_log_destroy(log);

@@ -444,6 +444,46 @@ tt_err_t tt_modelsub_follow(tt_modelsub_t *s, tt_modelsub_fn fn, void *ctx,
     return TT_ERR_OK;
 }
 
+tt_err_t tt_modelsub_start(tt_modelsub_t **out, const struct tt_conf_kafka *kc,
+                           tt_log_t *log, int timeout_ms, tt_model_t **model,
+                           char *errstr, size_t errstr_size)
+{
+    struct tt_modelsub_opts so;
+    struct tt_model_info info;
+    tt_modelsub_t *s = NULL;
+    tt_model_t *newer = NULL;
+    tt_err_t err;
+
+    *out = NULL;
+    memset(&so, 0, sizeof(so));
+    so.topic = kc->model_topic;
+    so.log = log;
+    if (*model) {
+        tt_model_get_info(*model, &info);
+        so.min_version = info.version;
+    }
+    err = tt_modelsub_new(&s, kc, &so, errstr, errstr_size);
+    if (err)
+        return err;
+    err = tt_modelsub_catch_up(s, timeout_ms, &newer, errstr, errstr_size);
+    if (err == TT_ERR_NOTFOUND) {
+        tt_log_info(log, "models",
+                    "no model topic %s yet: waiting for its first version",
+                    kc->model_topic);
+        err = TT_ERR_OK;
+    }
+    if (err) {
+        tt_modelsub_destroy(s);
+        return err;
+    }
+    if (newer) {
+        tt_model_destroy(*model);
+        *model = newer;
+    }
+    *out = s;
+    return TT_ERR_OK;
+}
+
 void tt_modelsub_stats(tt_modelsub_t *s, struct tt_modelsub_stats *stats)
 {
     pthread_mutex_lock(&s->mu);

@@ -164,6 +164,19 @@ tt_err_t tt_modelsub_catch_up(tt_modelsub_t *s, int timeout_ms,
 tt_err_t tt_modelsub_follow(tt_modelsub_t *s, tt_modelsub_fn fn, void *ctx,
                             char *errstr, size_t errstr_size);
 
+/*
+ * What a stream does at start (model.follow): a follower of
+ * kc->model_topic that ignores versions up to *model's (a model file; NULL:
+ * none), caught up: when the topic holds a newer complete version, it
+ * replaces *model (the old one is freed).  A topic that does not exist yet
+ * is not an error (the follow thread waits for it).  The caller owns *out
+ * and starts it with tt_modelsub_follow().  TT_ERR_TIMEOUT / TT_ERR_KAFKA /
+ * TT_ERR_NOMEM; *model is unchanged on error.
+ */
+tt_err_t tt_modelsub_start(tt_modelsub_t **out, const struct tt_conf_kafka *kc,
+                           tt_log_t *log, int timeout_ms, tt_model_t **model,
+                           char *errstr, size_t errstr_size);
+
 /* Counters; any thread. */
 void tt_modelsub_stats(tt_modelsub_t *s, struct tt_modelsub_stats *stats);
 
