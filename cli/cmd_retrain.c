@@ -50,6 +50,7 @@
 #include "model/tt_model.h"
 #include "model/tt_reader.h"
 #include "model/tt_train.h"
+#include "producers/tt_admin.h"
 #include "producers/tt_modelpub.h"
 #include "schemas/tt_container.h"
 
@@ -267,21 +268,34 @@ out:
     return err;
 }
 
-/* Publishes `m` (canonical order for the topic's partitions). */
-static tt_err_t publish(const struct job *j, const tt_model_t *m,
-                        uint64_t version, int partitions,
-                        const struct serving *sv, char *errstr,
-                        size_t errstr_size)
+/*
+ * The publisher, opened BEFORE the model in service is read: with a
+ * transactional id, init_transactions completes (or aborts) whatever an
+ * earlier publisher with this id left, so the catch-up that follows sees
+ * every version published before, and the version number it gives is
+ * right.  The model topic is created if needed with the input's partition
+ * count, for co-partitioned USERS records.
+ */
+static tt_err_t open_publisher(const struct job *j, tt_modelpub_t **pub,
+                               bool *txn, char *errstr, size_t errstr_size)
 {
     const struct tt_conf_kafka *kc = &j->conf->kafka;
-    struct tt_modelpub_summary sum;
     struct tt_modelpub_opts po;
-    tt_modelpub_t *pub = NULL;
-    tt_model_t *canon = NULL;
-    char txn[512];
-    int n_parts = 0;
+    int partitions = kc->partitions, n_parts = 0;
+    char txn_id[600];
     tt_err_t err;
 
+    if (!j->input) {
+        tt_admin_t *admin = NULL;
+
+        err = tt_admin_new(&admin, kc, errstr, errstr_size);
+        if (!err)
+            err = tt_admin_partitions(admin, kc->input_topic, 15000,
+                                      &partitions, errstr, errstr_size);
+        tt_admin_destroy(admin);
+        if (err)
+            return err;
+    }
     err = tt_modelpub_ensure_topic(kc, kc->model_topic, partitions, &n_parts,
                                    errstr, errstr_size);
     if (err)
@@ -291,22 +305,35 @@ static tt_err_t publish(const struct job *j, const tt_model_t *m,
                     "model topic %s has %d partitions, the input %d: USERS "
                     "records are not co-partitioned with the input",
                     kc->model_topic, n_parts, partitions);
-    err = tt_modelpub_canonical(&canon, m, n_parts, errstr, errstr_size);
+    memset(&po, 0, sizeof(po));
+    po.topic = kc->model_topic;
+    *txn = kc->transactional_id && kc->transactional_id[0];
+    if (*txn) {
+        snprintf(txn_id, sizeof(txn_id), "%s-retrain-%s",
+                 kc->transactional_id, kc->model_topic);
+        po.transactional_id = txn_id;
+    }
+    return tt_modelpub_new(pub, kc, &po, errstr, errstr_size);
+}
+
+/* Publishes `m` (canonical order for the topic's partitions). */
+static tt_err_t publish(const struct job *j, tt_modelpub_t *pub, bool txn,
+                        const tt_model_t *m, uint64_t version,
+                        const struct serving *sv, char *errstr,
+                        size_t errstr_size)
+{
+    const struct tt_conf_kafka *kc = &j->conf->kafka;
+    struct tt_modelpub_summary sum;
+    tt_model_t *canon = NULL;
+    tt_err_t err;
+
+    err = tt_modelpub_canonical(&canon, m, tt_modelpub_partitions(pub),
+                                errstr, errstr_size);
     if (err)
         return err;
     tt_model_set_version(canon, version);
-    memset(&po, 0, sizeof(po));
-    po.topic = kc->model_topic;
-    if (kc->transactional_id && kc->transactional_id[0]) {
-        snprintf(txn, sizeof(txn), "%s-retrain-%s", kc->transactional_id,
-                 kc->model_topic);
-        po.transactional_id = txn;
-    }
-    err = tt_modelpub_new(&pub, kc, &po, errstr, errstr_size);
-    if (!err)
-        err = tt_modelpub_publish(pub, canon, version, sv->keys, sv->n_keys,
-                                  &sum, errstr, errstr_size);
-    tt_modelpub_destroy(pub);
+    err = tt_modelpub_publish(pub, canon, version, sv->keys, sv->n_keys,
+                              &sum, errstr, errstr_size);
     if (!err) {
         tt_log_info(j->log, "retrain",
                     "published version %" PRIu64 " to %s: %u records "
@@ -315,9 +342,7 @@ static tt_err_t publish(const struct job *j, const tt_model_t *m,
                     version, kc->model_topic, sum.records,
                     (double)sum.value_bytes / (1024.0 * 1024.0),
                     (double)sum.max_value / 1024.0, sum.tombstones,
-                    po.transactional_id ? "one transaction"
-                                        : "no transaction",
-                    sum.seconds);
+                    txn ? "one transaction" : "no transaction", sum.seconds);
         if (j->out)
             err = tt_model_save(canon, j->out, errstr, errstr_size);
     }
@@ -347,15 +372,22 @@ static int run_once(const struct job *j)
     struct serving sv;
     struct tt_model_info info;
     uint64_t version, t0 = tt_time_mono_ns();
-    int rc = TT_EXIT_FAIL, partitions = conf->kafka.partitions;
+    tt_modelpub_t *pub = NULL;
+    int rc = TT_EXIT_FAIL;
+    bool txn = false;
     char err[1024];
 
     memset(&ds, 0, sizeof(ds));
     memset(&tr, 0, sizeof(tr));
     memset(&tl, 0, sizeof(tl));
+    memset(&sv, 0, sizeof(sv));
+    if (!j->dry_run && open_publisher(j, &pub, &txn, err, sizeof(err))) {
+        tt_cli_error("retrain", "model publisher: %s", err);
+        goto out;
+    }
     if (find_serving(j, &sv, err, sizeof(err))) {
         tt_cli_error("retrain", "model topic: %s", err);
-        return TT_EXIT_FAIL;
+        goto out;
     }
     if (sv.model) {
         tt_model_get_info(sv.model, &info);
@@ -394,7 +426,6 @@ static int run_once(const struct job *j)
             tt_cli_error("retrain", "%s", err);
             goto out;
         }
-        partitions = tl.n_parts;
     }
     tt_log_info(j->log, "retrain",
                 "split: training %zu, validation %zu, newest slice %zu "
@@ -461,7 +492,7 @@ static int run_once(const struct job *j)
     }
     if (stop_now(j, "before publishing"))
         goto out_ok;
-    if (publish(j, tr.model, version, partitions, &sv, err, sizeof(err))) {
+    if (publish(j, pub, txn, tr.model, version, &sv, err, sizeof(err))) {
         tt_cli_error("retrain", "publishing: %s", err);
         goto out;
     }
@@ -474,6 +505,7 @@ out_ok:
     rc = TT_EXIT_OK;
 out:
     fflush(stdout);
+    tt_modelpub_destroy(pub);
     tt_model_destroy(tr.model);
     tt_retrain_log_release(&tl);
     tt_dataset_release(&ds);

@@ -18,7 +18,6 @@
 
 #define POLL_MS 200
 #define TOPIC_RETRY_NS (3 * UINT64_C(1000000000))
-#define SETTLE_CHECK_NS UINT64_C(1000000000)
 #define META_TIMEOUT_MS 5000
 
 struct kentry {
@@ -44,7 +43,8 @@ struct tt_modelsub_s {
     atomic_bool stop;
     tt_modelsub_fn fn;
     void *ctx;
-    uint64_t last_topic_try, last_settle_check;
+    uint64_t last_topic_try;
+    uint64_t logged_drops;  /* drops already logged */
     pthread_mutex_t mu;  /* guards st */
     struct tt_modelsub_stats st;
 };
@@ -238,6 +238,26 @@ static void deliver(tt_modelsub_t *s, tt_model_t *m)
     s->held = m;
 }
 
+/* Logs versions the assembler dropped before they completed. */
+static void log_drops(tt_modelsub_t *s)
+{
+    struct tt_modelsub_stats st;
+    uint64_t drops;
+
+    tt_modelsub_asm_stats(s->as, &st);
+    drops = st.versions_incomplete + st.versions_superseded;
+    if (drops == s->logged_drops)
+        return;
+    s->logged_drops = drops;
+    if (st.versions_incomplete)
+        tt_log_warn(s->log, "models", "%s (incomplete so far: %" PRIu64
+                    ", superseded: %" PRIu64 ")",
+                    st.last_drop, st.versions_incomplete,
+                    st.versions_superseded);
+    else
+        tt_log_info(s->log, "models", "%s", st.last_drop);
+}
+
 /* One message or event of the consumer; only fatal errors are returned. */
 static tt_err_t handle(tt_modelsub_t *s, const rd_kafka_message_t *m,
                        char *errstr, size_t errstr_size)
@@ -271,6 +291,7 @@ static tt_err_t handle(tt_modelsub_t *s, const rd_kafka_message_t *m,
     if (err)
         tt_log_warn(s->log, "models", "%s [%d] offset %" PRId64 ": %s",
                     s->topic, (int)m->partition, m->offset, why);
+    log_drops(s);
     if (model)
         deliver(s, model);
     return TT_ERR_OK;
@@ -302,19 +323,52 @@ static tt_err_t end_offsets(tt_modelsub_t *s, int64_t *low, int64_t *high,
     return TT_ERR_OK;
 }
 
-static void settle(tt_modelsub_t *s)
+/* Pauses (or resumes) every partition but 0. */
+static void others(tt_modelsub_t *s, bool pause)
 {
-    char why[512];
+    rd_kafka_topic_partition_list_t *l;
 
-    if (tt_modelsub_asm_settle(s->as, why, sizeof(why)))
-        tt_log_warn(s->log, "models", "%s", why);
+    if (s->n_parts < 2)
+        return;
+    l = rd_kafka_topic_partition_list_new(s->n_parts - 1);
+    for (int32_t p = 1; p < s->n_parts; p++)
+        rd_kafka_topic_partition_list_add(l, s->topic, p);
+    if (pause)
+        rd_kafka_pause_partitions(s->rk, l);
+    else
+        rd_kafka_resume_partitions(s->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Reads every partition up to high[] (or a timeout / fatal error). */
+static tt_err_t read_to(tt_modelsub_t *s, const int64_t *low,
+                        const int64_t *high, uint64_t deadline,
+                        char *errstr, size_t errstr_size)
+{
+    tt_err_t err = TT_ERR_OK;
+
+    while (!err && !reached(s, low, high)) {
+        rd_kafka_message_t *m;
+
+        if (tt_time_mono_ns() > deadline)
+            return tt_errf(TT_ERR_TIMEOUT, errstr, errstr_size,
+                           "model follower: %s not read to its end in time",
+                           s->topic);
+        m = rd_kafka_consumer_poll(s->rk, POLL_MS);
+        if (!m)
+            continue;
+        err = handle(s, m, errstr, errstr_size);
+        rd_kafka_message_destroy(m);
+    }
+    return err;
 }
 
 tt_err_t tt_modelsub_catch_up(tt_modelsub_t *s, int timeout_ms,
                               tt_model_t **out, char *errstr,
                               size_t errstr_size)
 {
-    uint64_t t0 = tt_time_mono_ns();
+    uint64_t now = tt_time_mono_ns(), grace;
+    uint64_t deadline = now + (uint64_t)timeout_ms * 1000000u;
     int64_t *low = NULL, *high = NULL;
     int32_t n = 0;
     tt_err_t err;
@@ -336,24 +390,48 @@ tt_err_t tt_modelsub_catch_up(tt_modelsub_t *s, int timeout_ms,
     err = assign_all(s, n, errstr, errstr_size);
     if (!err)
         err = end_offsets(s, low, high, errstr, errstr_size);
-    while (!err && !reached(s, low, high)) {
-        rd_kafka_message_t *m;
+    /* Partition 0 first: it holds every version's HEADER, dense tensors,
+     * items and COMMIT in publication order, so the assembler knows which
+     * versions are committed before the USERS records of the others come
+     * (what it keeps when the topic holds many versions). */
+    if (!err && n > 1) {
+        int64_t high0 = high[0];
 
-        if (tt_time_secs(t0, tt_time_mono_ns()) * 1000.0 > timeout_ms) {
-            err = tt_errf(TT_ERR_TIMEOUT, errstr, errstr_size,
-                          "model follower: %s not read to its end in %d ms",
-                          s->topic, timeout_ms);
-            break;
-        }
-        m = rd_kafka_consumer_poll(s->rk, POLL_MS);
-        if (!m)
-            continue;
-        err = handle(s, m, errstr, errstr_size);
-        rd_kafka_message_destroy(m);
+        others(s, true);
+        for (int32_t p = 1; p < n; p++)
+            high[p] = low[p];
+        err = read_to(s, low, high, deadline, errstr, errstr_size);
+        others(s, false);
+        if (!err)
+            err = end_offsets(s, low, high, errstr, errstr_size);
+        if (!err && high[0] < high0)
+            high[0] = high0;
     }
+    if (!err)
+        err = read_to(s, low, high, deadline, errstr, errstr_size);
+    /* A version whose COMMIT came while some of its records did not: the
+     * transaction markers of a publication that just committed may not be
+     * on every partition yet.  Read the new ends for a little while. */
+    grace = tt_time_mono_ns() + (uint64_t)TT_MODELSUB_GRACE_MS * 1000000u;
+    while (!err && tt_modelsub_asm_waiting(s->as) &&
+           tt_time_mono_ns() < grace) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, POLL_MS);
+
+        if (m) {
+            err = handle(s, m, errstr, errstr_size);
+            rd_kafka_message_destroy(m);
+        }
+        if (!err)
+            err = end_offsets(s, low, high, errstr, errstr_size);
+        if (!err)
+            err = read_to(s, low, high, deadline, errstr, errstr_size);
+    }
+    if (!err && tt_modelsub_asm_waiting(s->as))
+        tt_log_warn(s->log, "models",
+                    "a version of %s has its COMMIT but not all its "
+                    "records after %d ms; it is not used unless they come",
+                    s->topic, TT_MODELSUB_GRACE_MS);
     if (!err) {
-        /* every committed record below the end offsets has been read */
-        settle(s);
         s->caught_up = true;
         *out = s->held;
         s->held = NULL;
@@ -363,29 +441,6 @@ out:
     free(low);
     free(high);
     return err;
-}
-
-/* Follow mode: is a committed version waiting for records that will never
- * come?  Checked against fresh end offsets at most once a second. */
-static void maybe_settle(tt_modelsub_t *s)
-{
-    uint64_t now = tt_time_mono_ns();
-    int64_t *low, *high;
-    char e[256];
-
-    if (!tt_modelsub_asm_waiting(s->as) ||
-        now - s->last_settle_check < SETTLE_CHECK_NS)
-        return;
-    s->last_settle_check = now;
-    low = calloc((size_t)s->n_parts, sizeof(*low));
-    high = calloc((size_t)s->n_parts, sizeof(*high));
-    /* A version whose COMMIT we have is committed, so all its records are
-     * below the current end offsets: read up to them, it is complete. */
-    if (low && high && !end_offsets(s, low, high, e, sizeof(e)) &&
-        reached(s, low, high))
-        settle(s);
-    free(low);
-    free(high);
 }
 
 static void *follow_main(void *arg)
@@ -423,7 +478,6 @@ static void *follow_main(void *arg)
                 break;
             }
         }
-        maybe_settle(s);
         publish_stats(s);
     }
     return NULL;

@@ -12,11 +12,14 @@
  * rows add up to the HEADER's counts, and tt_model_build accepts the
  * result.  Anything else REJECTS the version: it is counted, its buffers
  * are freed, and it is never used, even if more of its records come later.
- * A version left without its COMMIT or with missing records is dropped
- * when a newer one completes or when the reader knows it has read
- * everything committed (tt_modelsub_asm_settle), and counted.  Versions at
- * or below the last one handed over are ignored, so a replay or a stale
- * publication never goes backwards.
+ * A version that has not completed (no COMMIT yet, or records missing) is
+ * never used either; it stays buffered, since its records may still be on
+ * their way (the transaction markers of a committed publication reach the
+ * partitions one by one), until a newer version completes or newer ones
+ * need the room: then it is dropped and counted (incomplete when its
+ * COMMIT had come, superseded otherwise).  Versions at or below the last
+ * one handed over are ignored, so a replay or a stale publication never
+ * goes backwards.
  *
  * Users are assembled in record order (by partition, model order inside),
  * the order tt_modelpub_canonical() gives: the assembled model saves to the
@@ -63,6 +66,8 @@
 #define TT_MODELSUB_PENDING_MAX 2
 /* Records one version may have, at most (~3.6 TB of payload). */
 #define TT_MODELSUB_RECORDS_MAX (1u << 22)
+/* How long a catch-up waits for the rest of a version whose COMMIT came. */
+#define TT_MODELSUB_GRACE_MS 10000
 /* Longest record key kept for tt_modelsub_keys(), NUL included. */
 #define TT_MODELSUB_KEY_MAX 32
 
@@ -74,14 +79,17 @@ struct tt_modelsub_stats {
     uint64_t bad_records;         /* undecodable, or failing their CRC */
     uint64_t versions_ok;         /* assembled, verified, handed over */
     uint64_t versions_rejected;   /* corrupt: CRC, digest, layout, build */
-    uint64_t versions_incomplete; /* dropped without ever completing */
-    uint64_t versions_superseded; /* dropped: a newer one completed first */
+    uint64_t versions_incomplete; /* dropped incomplete after its COMMIT */
+    uint64_t versions_superseded; /* dropped incomplete, no COMMIT seen
+                                     (a partial publication, or one still
+                                     arriving when a newer completed) */
     uint64_t max_version;         /* highest version named by any record */
     uint64_t current_version;     /* last handed over, or the minimum */
     uint64_t buffered_bytes;      /* payload copies held now */
     uint64_t peak_buffered_bytes;
     double build_seconds;         /* verification + build, last version */
     char last_reject[256];        /* why the last version was rejected */
+    char last_drop[256];          /* what the last drop was */
 };
 
 /* ---- assembly ---- */
@@ -107,17 +115,9 @@ tt_err_t tt_modelsub_asm_add(tt_modelsub_asm_t *a, const uint8_t *value,
                              size_t len, tt_model_t **out, char *errstr,
                              size_t errstr_size);
 
-/* True when some version has its COMMIT but still misses records. */
+/* True when some version has its COMMIT but still misses records (a
+ * catch-up waits a little for them: see tt_modelsub_catch_up). */
 bool tt_modelsub_asm_waiting(const tt_modelsub_asm_t *a);
-
-/*
- * The reader has read every committed record there is: each version that
- * has its COMMIT but misses records will never complete and is rejected
- * (TT_ERR_CORRUPT with the reason; TT_ERR_OK when none).  Versions without
- * a COMMIT stay: their publication may still be under way.
- */
-tt_err_t tt_modelsub_asm_settle(tt_modelsub_asm_t *a, char *errstr,
-                                size_t errstr_size);
 
 /* Counters (see struct tt_modelsub_stats). */
 void tt_modelsub_asm_stats(const tt_modelsub_asm_t *a,
@@ -148,7 +148,10 @@ tt_err_t tt_modelsub_new(tt_modelsub_t **out, const struct tt_conf_kafka *kc,
 /*
  * Reads the topic up to the end offsets observed now and returns in *out
  * the newest complete version above the minimum (caller owns it), or NULL
- * when there is none.  TT_ERR_NOTFOUND when the topic does not exist (then
+ * when there is none.  When a version's COMMIT has been read but some of
+ * its records not (the markers of a just committed publication not yet on
+ * every partition), the end offsets are read again for up to
+ * TT_MODELSUB_GRACE_MS.  TT_ERR_NOTFOUND when the topic does not exist (then
  * tt_modelsub_follow() waits for it), TT_ERR_TIMEOUT after timeout_ms,
  * TT_ERR_KAFKA, TT_ERR_NOMEM.  Call at most once, before follow.
  */

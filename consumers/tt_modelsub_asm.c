@@ -76,6 +76,26 @@ static void pending_free(tt_modelsub_asm_t *a, struct pending *p)
     memset(p, 0, sizeof(*p));
 }
 
+/* Drops a version that never completed, counting why. */
+static void drop_pending(tt_modelsub_asm_t *a, struct pending *p,
+                         const char *why)
+{
+    if (p->has_commit) {
+        a->st.versions_incomplete++;
+        snprintf(a->st.last_drop, sizeof(a->st.last_drop),
+                 "version %" PRIu64 " dropped %s with its COMMIT but %u of "
+                 "its %u records",
+                 p->version, why, p->n_present, p->commit.n_records);
+    } else {
+        a->st.versions_superseded++;
+        snprintf(a->st.last_drop, sizeof(a->st.last_drop),
+                 "version %" PRIu64 " dropped %s without its COMMIT (%u "
+                 "records)",
+                 p->version, why, p->n_present);
+    }
+    pending_free(a, p);
+}
+
 void tt_modelsub_asm_destroy(tt_modelsub_asm_t *a)
 {
     if (!a)
@@ -514,10 +534,8 @@ static tt_err_t complete(tt_modelsub_asm_t *a, struct pending *p,
     a->st.current_version = v;
     a->st.versions_ok++;
     for (int i = 0; i < TT_MODELSUB_PENDING_MAX; i++)
-        if (a->pend[i].used && a->pend[i].version <= v) {
-            pending_free(a, &a->pend[i]);
-            a->st.versions_superseded++;
-        }
+        if (a->pend[i].used && a->pend[i].version <= v)
+            drop_pending(a, &a->pend[i], "when a newer one completed");
     return TT_ERR_OK;
 }
 
@@ -531,28 +549,35 @@ static bool all_present(const struct pending *p)
     return true;
 }
 
-/* The pending slot for version v, or NULL when v is older than every
- * buffered version and there is no room. */
+/*
+ * The pending slot for version v, or NULL when there is no room for it.
+ * With every slot taken, one older than v is dropped: first the oldest
+ * without a COMMIT (a partial or unfinished publication), else the oldest,
+ * so that a reader of an uncompacted topic keeps the committed versions it
+ * may still complete.
+ */
 static struct pending *slot_for(tt_modelsub_asm_t *a, uint64_t v)
 {
-    struct pending *p = find(a, v), *oldest = NULL;
+    struct pending *p = find(a, v), *victim = NULL;
 
     if (p)
         return p;
-    for (int i = 0; i < TT_MODELSUB_PENDING_MAX; i++) {
-        if (!a->pend[i].used) {
+    for (int i = 0; i < TT_MODELSUB_PENDING_MAX && !p; i++)
+        if (!a->pend[i].used)
             p = &a->pend[i];
-            break;
+    for (int pass = 0; !p && pass < 2 && !victim; pass++)
+        for (int i = 0; i < TT_MODELSUB_PENDING_MAX; i++) {
+            struct pending *c = &a->pend[i];
+
+            if (c->version < v && (pass == 1 || !c->has_commit) &&
+                (!victim || c->version < victim->version))
+                victim = c;
         }
-        if (!oldest || a->pend[i].version < oldest->version)
-            oldest = &a->pend[i];
-    }
     if (!p) {
-        if (v < oldest->version)
+        if (!victim)
             return NULL;
-        pending_free(a, oldest);
-        a->st.versions_incomplete++;
-        p = oldest;
+        drop_pending(a, victim, "for newer ones (buffer full)");
+        p = victim;
     }
     p->used = true;
     p->version = v;
@@ -684,29 +709,4 @@ bool tt_modelsub_asm_waiting(const tt_modelsub_asm_t *a)
         if (a->pend[i].used && a->pend[i].has_commit)
             return true;
     return false;
-}
-
-tt_err_t tt_modelsub_asm_settle(tt_modelsub_asm_t *a, char *errstr,
-                                size_t errstr_size)
-{
-    tt_err_t err = TT_ERR_OK;
-
-    for (int i = 0; i < TT_MODELSUB_PENDING_MAX; i++) {
-        struct pending *p = &a->pend[i];
-        char why[128];
-
-        if (!p->used || !p->has_commit)
-            continue;
-        snprintf(why, sizeof(why),
-                 "%u of its %u records after everything committed was read",
-                 p->n_present, p->commit.n_records);
-        snprintf(a->st.last_reject, sizeof(a->st.last_reject),
-                 "version %" PRIu64 ": %s", p->version, why);
-        err = tt_errf(TT_ERR_CORRUPT, errstr, errstr_size,
-                      "model version %" PRIu64 " incomplete: %s", p->version,
-                      why);
-        if (forbid(a, p->version))
-            a->st.versions_incomplete++;
-    }
-    return err;
 }

@@ -360,7 +360,7 @@ static void partial_versions(void **state)
     tt_model_t *m = make_model(&small, 1), *got;
     tt_modelsub_asm_t *a;
     struct tt_modelsub_stats st;
-    struct recs rs;
+    struct recs rs, rs6, rs7;
     char err[256];
     int errors;
 
@@ -368,40 +368,70 @@ static void partial_versions(void **state)
     publish(m, 5, 2, &rs, NULL);
     assert_true(rs.n >= 5);
     assert_int_equal(tt_modelsub_asm_new(&a, 0, err, sizeof(err)), TT_ERR_OK);
-    /* everything but the COMMIT: never used, even after settling */
+    publish(m, 6, 2, &rs6, NULL);
+    publish(m, 7, 2, &rs7, NULL);
+    /* everything but the COMMIT: never used; dropped (superseded) when a
+     * newer version completes */
     got = feed(a, &rs, NULL, rs.n - 1, &errors);
     assert_null(got);
     assert_false(tt_modelsub_asm_waiting(a));
-    assert_int_equal(tt_modelsub_asm_settle(a, err, sizeof(err)), TT_ERR_OK);
     tt_modelsub_asm_stats(a, &st);
     assert_true(st.buffered_bytes > 0);
     assert_int_equal(st.versions_ok, 0);
-    tt_modelsub_asm_destroy(a);
-
-    /* the COMMIT, but one record missing: waiting, then settled away */
+    /* version 6 with its COMMIT but one record missing: waiting */
     {
         size_t idx[256], n = 0;
 
-        assert_true(rs.n < 256);
-        for (size_t i = 0; i < rs.n; i++)
+        assert_true(rs6.n < 256);
+        for (size_t i = 0; i < rs6.n; i++)
             if (i != 2)
                 idx[n++] = i;
-        assert_int_equal(tt_modelsub_asm_new(&a, 0, err, sizeof(err)),
-                         TT_ERR_OK);
-        got = feed(a, &rs, idx, n, &errors);
+        got = feed(a, &rs6, idx, n, &errors);
         assert_null(got);
         assert_true(tt_modelsub_asm_waiting(a));
-        assert_int_equal(tt_modelsub_asm_settle(a, err, sizeof(err)),
-                         TT_ERR_CORRUPT);
+        /* version 7 needs room: the oldest (5, no COMMIT) is dropped */
+        got = feed(a, &rs7, NULL, 1, &errors);
+        assert_null(got);
+        tt_modelsub_asm_stats(a, &st);
+        assert_int_equal(st.versions_superseded, 1);
+        assert_true(strstr(st.last_drop, "version 5") != NULL);
+        /* version 7 completes: 6 is dropped as incomplete */
+        got = feed(a, &rs7, NULL, rs7.n, &errors);
+        assert_non_null(got);
+        tt_model_destroy(got);
         tt_modelsub_asm_stats(a, &st);
         assert_int_equal(st.versions_incomplete, 1);
+        assert_true(strstr(st.last_drop, "version 6") != NULL);
         assert_int_equal(st.buffered_bytes, 0);
-        /* the missing record arrives too late: never used */
-        got = feed(a, &rs, idx + 2, 1, &errors);
+        assert_false(tt_modelsub_asm_waiting(a));
+        /* version 6's missing record arrives too late: never used */
+        idx[0] = 2;
+        got = feed(a, &rs6, idx, 1, &errors);
         assert_null(got);
+    }
+    tt_modelsub_asm_destroy(a);
+    /* the missing record coming late (markers reaching a partition after
+     * the COMMIT's) completes the version */
+    {
+        size_t idx[256], n = 0;
+
+        for (size_t i = 0; i < rs6.n; i++)
+            if (i != 2)
+                idx[n++] = i;
+        idx[n++] = 2;
+        assert_int_equal(tt_modelsub_asm_new(&a, 0, err, sizeof(err)),
+                         TT_ERR_OK);
+        got = feed(a, &rs6, idx, n - 1, &errors);
+        assert_null(got);
+        assert_true(tt_modelsub_asm_waiting(a));
+        got = feed(a, &rs6, idx + n - 1, 1, &errors);
+        assert_non_null(got);
+        tt_model_destroy(got);
         tt_modelsub_asm_destroy(a);
     }
     recs_free(&rs);
+    recs_free(&rs6);
+    recs_free(&rs7);
     tt_model_destroy(m);
 }
 
@@ -534,7 +564,8 @@ static void several_versions(void **state)
     tt_model_destroy(got);
     tt_modelsub_asm_stats(a, &st);
     assert_int_equal(st.versions_ok, 2);
-    assert_int_equal(st.versions_incomplete, 1);
+    assert_int_equal(st.versions_superseded, 1);
+    assert_int_equal(st.versions_incomplete, 0);
     assert_int_equal(st.tombstones, 1);
     assert_int_equal(st.current_version, 3);
     assert_int_equal(st.max_version, 3);
