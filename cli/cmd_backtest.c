@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/tt_cli.h"
+#include "cli/tt_source.h"
 #include "common/tt_log.h"
 #include "model/tt_eval_bt.h"
 #include "model/tt_reader.h"
@@ -248,8 +249,8 @@ int tt_cmd_backtest(int argc, char **argv)
         tt_cli_error("backtest", "out of memory");
         goto out;
     }
-    if (tt_dataset_read(&ds, input, fmt, skip_bad, &skipped, err,
-                        sizeof err) != TT_ERR_OK) {
+    if (tt_source_read_dataset(&ds, input, fmt, skip_bad, &skipped, err,
+                               sizeof err) != TT_ERR_OK) {
         tt_cli_error("backtest", "%s", err);
         goto out;
     }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli/tt_cli.h"
+#include "cli/tt_source.h"
 #include "common/tt_log.h"
 #include "common/tt_time.h"
 #include "model/tt_eval.h"
@@ -364,8 +365,8 @@ int tt_cmd_train(int argc, char **argv)
     t0 = tt_time_mono_ns();
     if (tt_dataset_init(&ds) != TT_ERR_OK)
         goto out_nomem;
-    if (tt_dataset_read(&ds, input, fmt, skip_bad, &skipped, err,
-                        sizeof err) != TT_ERR_OK) {
+    if (tt_source_read_dataset(&ds, input, fmt, skip_bad, &skipped, err,
+                               sizeof err) != TT_ERR_OK) {
         tt_cli_error("train", "%s", err);
         goto out;
     }
