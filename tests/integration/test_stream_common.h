@@ -360,6 +360,208 @@ static inline int64_t sit_wait_committed(const struct sit *t, int64_t want,
     return sum;
 }
 
+/* ---- reading a topic to its end ----------------------------------------- */
+
+/*
+ * Longest a read waits for the topic to be readable to its end.  A killed
+ * instance's open transaction holds back every read_committed reader at its
+ * first record (the partition's last stable offset) until the transaction
+ * coordinator aborts it: transaction.timeout.ms after it began (the
+ * stream's default, consumers/tt_stream_prod.c), noticed by a sweep every
+ * transaction.abort.timed.out.transaction.cleanup.interval.ms (broker,
+ * 10 s by default).  The rest is room for a loaded machine.
+ */
+#define SIT_READ_S 120.0
+
+/* A client of the test's broker; read_committed or not.  Never commits. */
+static inline rd_kafka_t *sit_client(const struct sit *t, bool committed)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char group[TT_ITEST_NAME_MAX], err[256];
+    rd_kafka_t *rk;
+
+    tt_itest_name(group, sizeof(group), "sit-read");
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", t->conf.kafka.brokers,
+                          err, sizeof(err)) ||
+        rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) ||
+        rd_kafka_conf_set(conf, "isolation.level",
+                          committed ? "read_committed" : "read_uncommitted",
+                          err, sizeof(err)) ||
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", err,
+                          sizeof(err)) ||
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", err,
+                          sizeof(err)) ||
+        rd_kafka_conf_set(conf, "auto.offset.reset", "error", err,
+                          sizeof(err)))
+        fail_msg("reader configuration: %s", err);
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    if (!rk)
+        fail_msg("reader: %s", err);
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+/* Partitions of `topic` (fails the test when it has none or too many). */
+static inline int sit_topic_parts(rd_kafka_t *rk, const char *topic)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t kerr;
+    int n = 0;
+
+    assert_non_null(rkt);
+    kerr = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+    rd_kafka_topic_destroy(rkt);
+    if (kerr)
+        fail_msg("metadata of %s: %s", topic, rd_kafka_err2str(kerr));
+    if (md->topic_cnt == 1 && !md->topics[0].err)
+        n = md->topics[0].partition_cnt;
+    rd_kafka_metadata_destroy(md);
+    if (n <= 0 || n > 64)
+        fail_msg("%s: %d partitions", topic, n);
+    return n;
+}
+
+/* The end offset of every partition: the high watermark (`committed`
+ * false) or the last stable offset (true), as a client of that isolation
+ * level sees it. */
+static inline void sit_topic_ends(rd_kafka_t *rk, const char *topic, int n,
+                                  int64_t *end)
+{
+    for (int p = 0; p < n; p++) {
+        int64_t lo = -1, hi = -1;
+        rd_kafka_resp_err_t kerr =
+            rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000);
+
+        if (kerr)
+            fail_msg("watermarks of %s [%d]: %s", topic, p,
+                     rd_kafka_err2str(kerr));
+        end[p] = hi;
+    }
+}
+
+/*
+ * Waits until no transaction is open on `topic`: the last stable offset of
+ * every partition is its high watermark (the writers must have stopped or
+ * died).  Returns the seconds it took; fails the test after SIT_READ_S.
+ */
+static inline double sit_wait_stable(const struct sit *t, const char *topic)
+{
+    rd_kafka_t *hw_rk = sit_client(t, false), *rk = sit_client(t, true);
+    int64_t end[64], stable[64];
+    uint64_t t0 = tt_time_mono_ns();
+    int n = sit_topic_parts(hw_rk, topic), open;
+    double secs;
+
+    do {
+        sit_topic_ends(hw_rk, topic, n, end);
+        sit_topic_ends(rk, topic, n, stable);
+        open = 0;
+        for (int p = 0; p < n; p++)
+            open += stable[p] < end[p];
+        secs = tt_time_secs(t0, tt_time_mono_ns());
+        if (open && secs > SIT_READ_S)
+            fail_msg("%s: %d partition(s) with a transaction still open "
+                     "after %.0f s",
+                     topic, open, SIT_READ_S);
+        if (open)
+            usleep(100000);
+    } while (open);
+    rd_kafka_destroy(hw_rk);
+    rd_kafka_destroy(rk);
+    return secs;
+}
+
+/*
+ * Reads every record of `topic` with read_committed, calling fn(arg, msg)
+ * for each, and returns how many there were.  Call it once the writers
+ * have stopped (or died): the end of each partition is its high watermark
+ * then, which counts records of open and aborted transactions as well, and
+ * the read goes on until every partition is read past it.  A partition
+ * whose last stable offset is below its high watermark has an open
+ * transaction (a killed instance's, until the coordinator aborts it): the
+ * read waits for it, up to SIT_READ_S, rather than taking a pause for the
+ * end.  A silence is never taken for the end, a deadline never for
+ * success: at SIT_READ_S the test fails, naming the stuck partitions.
+ */
+static inline size_t sit_read_topic(const struct sit *t, const char *topic,
+                                    void (*fn)(void *arg,
+                                               const rd_kafka_message_t *m),
+                                    void *arg)
+{
+    rd_kafka_t *hw_rk = sit_client(t, false), *rk = sit_client(t, true);
+    rd_kafka_topic_partition_list_t *l;
+    int64_t end[64], stable[64], at[64];
+    uint64_t t0 = tt_time_mono_ns();
+    size_t records = 0;
+    int n = sit_topic_parts(hw_rk, topic), left = 0;
+
+    sit_topic_ends(hw_rk, topic, n, end);
+    rd_kafka_destroy(hw_rk);
+    sit_topic_ends(rk, topic, n, stable);
+    l = rd_kafka_topic_partition_list_new(n);
+    for (int p = 0; p < n; p++) {
+        at[p] = 0;
+        left += end[p] > 0;
+        rd_kafka_topic_partition_list_add(l, topic, p)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+    }
+    assert_int_equal(rd_kafka_assign(rk, l), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(l);
+    while (left > 0) {
+        rd_kafka_message_t *m;
+        int64_t past = -1;
+
+        if (tt_time_secs(t0, tt_time_mono_ns()) > SIT_READ_S) {
+            char buf[512];
+            size_t len = 0;
+
+            sit_topic_ends(rk, topic, n, stable);
+            for (int p = 0; p < n && len + 80 < sizeof(buf); p++)
+                if (at[p] < end[p])
+                    len += (size_t)snprintf(
+                        buf + len, sizeof(buf) - len,
+                        " [%d] read to %lld of %lld (stable %lld)", p,
+                        (long long)at[p], (long long)end[p],
+                        (long long)stable[p]);
+            fail_msg("%s not read to its end after %.0f s:%s", topic,
+                     SIT_READ_S, buf);
+        }
+        m = rd_kafka_consumer_poll(rk, 200);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            past = m->offset; /* the next offset to fetch */
+        } else if (m->err) {
+            fprintf(stderr, "reading %s: %s\n", topic,
+                    rd_kafka_message_errstr(m));
+        } else {
+            fn(arg, m);
+            records++;
+            past = m->offset + 1;
+        }
+        if (past >= 0 && m->partition >= 0 && m->partition < n &&
+            past > at[m->partition]) {
+            if (at[m->partition] < end[m->partition] &&
+                past >= end[m->partition])
+                left--;
+            at[m->partition] = past;
+        }
+        rd_kafka_message_destroy(m);
+    }
+    for (int p = 0; p < n; p++)
+        if (stable[p] < end[p])
+            fprintf(stderr,
+                    "note: %s [%d]: held back at %lld of %lld by an open "
+                    "transaction when the read began; read to the end in "
+                    "%.1f s\n",
+                    topic, p, (long long)stable[p], (long long)end[p],
+                    tt_time_secs(t0, tt_time_mono_ns()));
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return records;
+}
+
 /* ---- the input as the broker holds it ----------------------------------- */
 
 /* Where each event landed; bad records are listed apart. */
@@ -404,7 +606,6 @@ static inline void sit_input_cb(void *arg, const rd_kafka_message_t *m)
 static inline void sit_read_input(struct sit_input *in, const struct sit *t,
                            size_t n, size_t n_bad)
 {
-    char group[TT_ITEST_NAME_MAX];
     size_t got;
 
     memset(in, 0, sizeof(*in));
@@ -423,9 +624,7 @@ static inline void sit_read_input(struct sit_input *in, const struct sit *t,
             in->ix[p][k] = -1;
     }
     assert_int_equal(tt_senc_new(&in->codec, NULL, 0), TT_ERR_OK);
-    tt_itest_name(group, sizeof(group), "sit-in");
-    got = tt_itest_consume(&t->conf.kafka, t->in, group, n + n_bad, 10000,
-                           sit_input_cb, in);
+    got = sit_read_topic(t, t->in, sit_input_cb, in);
     assert_int_equal(got, n + n_bad);
     assert_int_equal(in->n_bad, n_bad);
 }
@@ -568,21 +767,17 @@ static inline void sit_output_cb(void *arg, const rd_kafka_message_t *m)
     o->got[i] = g;
 }
 
-/* Reads the output topic (read_committed) until `want` records came or
- * none for a few seconds. */
+/* Reads the whole output topic (read_committed, sit_read_topic): call it
+ * after every writer has stopped or died. */
 static inline void sit_read_output(struct sit_output *o, const struct sit *t,
-                            const struct sit_input *in, size_t want)
+                                   const struct sit_input *in)
 {
-    char group[TT_ITEST_NAME_MAX];
-
     memset(o, 0, sizeof(*o));
     o->in = in;
     o->got = calloc(in->n, sizeof(*o->got));
     assert_non_null(o->got);
     assert_int_equal(tt_senc_new(&o->codec, NULL, 0), TT_ERR_OK);
-    tt_itest_name(group, sizeof(group), "sit-out");
-    tt_itest_consume(&t->conf.kafka, t->out, group, want, 6000, sit_output_cb,
-                     o);
+    sit_read_topic(t, t->out, sit_output_cb, o);
     tt_senc_destroy(o->codec);
 }
 
@@ -622,10 +817,12 @@ static inline size_t sit_mismatches(const struct sit_output *o,
     return bad;
 }
 
-/* Exactly one output per event, each equal to the reference. */
-static inline void sit_assert_exactly_once(const struct sit_output *o,
+/* Exactly one output per event, each equal to the reference, and no other
+ * record: true, or false with what is wrong in msg. */
+static inline bool sit_exactly_once(const struct sit_output *o,
                                     const struct tt_event *ev,
-                                    const struct sit_expect *exp)
+                                    const struct sit_expect *exp, char *msg,
+                                    size_t cap)
 {
     size_t missing = 0, doubled = 0, bad = sit_mismatches(o, ev, exp);
 
@@ -633,11 +830,36 @@ static inline void sit_assert_exactly_once(const struct sit_output *o,
         missing += o->got[i].n == 0;
         doubled += o->got[i].n > 1;
     }
-    if (missing || doubled || bad || o->strays)
-        fail_msg("%zu records: %zu events without output, %zu with more "
-                 "than one, %zu mismatches, %zu strays",
-                 o->records, missing, doubled, bad, o->strays);
-    assert_int_equal(o->records, o->in->n);
+    snprintf(msg, cap,
+             "%zu records: %zu events without output, %zu with more than "
+             "one, %zu mismatches, %zu strays",
+             o->records, missing, doubled, bad, o->strays);
+    return !missing && !doubled && !bad && !o->strays &&
+           o->records == o->in->n;
+}
+
+static inline void sit_assert_exactly_once(const struct sit_output *o,
+                                           const struct tt_event *ev,
+                                           const struct sit_expect *exp)
+{
+    char msg[256];
+
+    if (!sit_exactly_once(o, ev, exp, msg, sizeof(msg)))
+        fail_msg("%s", msg);
+}
+
+/* ---- child logs ---------------------------------------------------------- */
+
+/* The last `lines` lines of a child's log, to stderr (with its path: the
+ * test's directory is kept when a test fails). */
+static inline void sit_show_log(const char *path, int lines)
+{
+    char cmd[400];
+
+    fprintf(stderr, "---- last %d lines of %s\n", lines, path);
+    snprintf(cmd, sizeof(cmd), "tail -n %d '%s' >&2", lines, path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "(no log %s)\n", path);
 }
 
 #endif

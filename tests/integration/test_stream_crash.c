@@ -30,15 +30,6 @@
 static struct tt_event evs[N];
 static struct sit_expect expect[N];
 
-static void show_log(const char *path)
-{
-    char cmd[400];
-
-    snprintf(cmd, sizeof(cmd), "tail -n 15 '%s' >&2", path);
-    if (system(cmd) != 0)
-        fprintf(stderr, "(no log %s)\n", path);
-}
-
 /* Runs the stream to the end of the input: kills it with SIGKILL when the
  * group has committed each of kill_at[0..n_kills) records, restarting it
  * each time, then stops it with SIGTERM. */
@@ -56,7 +47,7 @@ static void run_child(const struct sit *t, const char *model_path,
         int64_t got = sit_wait_committed(t, kill_at[k], 120);
 
         if (got < kill_at[k]) {
-            show_log(log_path);
+            sit_show_log(log_path, 60);
             fail_msg("%s: %lld committed before the kill", name,
                      (long long)got);
         }
@@ -69,13 +60,13 @@ static void run_child(const struct sit *t, const char *model_path,
     if (sit_wait_committed(t, N, 120) < N) {
         kill(pid, SIGKILL);
         sit_wait(pid);
-        show_log(log_path);
+        sit_show_log(log_path, 60);
         fail_msg("%s: the input was not all committed", name);
     }
     kill(pid, SIGTERM);
     rc = sit_wait(pid);
     if (rc != 0) {
-        show_log(log_path);
+        sit_show_log(log_path, 60);
         fail_msg("%s: exit status %d after SIGTERM", name, rc);
     }
 }
@@ -89,6 +80,7 @@ static void kill9(bool eos)
     char model_path[256], errstr[256];
     const int64_t kill_at[2] = {N / 5, N / 2};
     size_t repeats = 0;
+    char msg[256], log_path[256];
 
     sit_init(&clean, eos ? "sc-eos-a" : "sc-alo-a", eos);
     sit_init(&crash, eos ? "sc-eos-b" : "sc-alo-b", eos);
@@ -108,12 +100,19 @@ static void kill9(bool eos)
     sit_read_input(&in_clean, &clean, N, 0);
     sit_read_input(&in_crash, &crash, N, 0);
     sit_reference(&m, NULL, evs, &in_crash, expect);
-    sit_read_output(&out_clean, &clean, &in_clean, N);
-    sit_read_output(&out_crash, &crash, &in_crash,
-                    eos ? N : SIZE_MAX);
-    sit_assert_exactly_once(&out_clean, evs, expect);
+    sit_read_output(&out_clean, &clean, &in_clean);
+    sit_read_output(&out_crash, &crash, &in_crash);
+    if (!sit_exactly_once(&out_clean, evs, expect, msg, sizeof(msg))) {
+        snprintf(log_path, sizeof(log_path), "%s/clean.log", clean.dir);
+        sit_show_log(log_path, 60);
+        fail_msg("clean run: %s", msg);
+    }
     if (eos) {
-        sit_assert_exactly_once(&out_crash, evs, expect);
+        if (!sit_exactly_once(&out_crash, evs, expect, msg, sizeof(msg))) {
+            snprintf(log_path, sizeof(log_path), "%s/crash.log", crash.dir);
+            sit_show_log(log_path, 80);
+            fail_msg("crashed run: %s", msg);
+        }
     } else {
         size_t missing = 0;
 

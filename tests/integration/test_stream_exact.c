@@ -77,7 +77,7 @@ static void run_once(bool eos)
     sit_read_input(&in, &t, N, 0);
     m = sit_model(1);
     sit_reference(&m, NULL, evs, &in, expect);
-    sit_read_output(&o, &t, &in, N);
+    sit_read_output(&o, &t, &in);
     sit_assert_exactly_once(&o, evs, expect);
     sit_output_release(&o);
     sit_input_release(&in);
@@ -137,7 +137,7 @@ static void restart_restore_new_model(void **st)
     for (size_t i = 0; i < N; i++)
         model_of[i] = i >= N / 2;
     sit_reference(m, model_of, evs, &in, expect);
-    sit_read_output(&o, &t, &in, N);
+    sit_read_output(&o, &t, &in);
     sit_assert_exactly_once(&o, evs, expect);
     sit_output_release(&o);
     sit_input_release(&in);
@@ -184,7 +184,7 @@ static void model_swap_midstream(void **st)
     tt_stream_destroy(r.s);
 
     sit_read_input(&in, &t, N, 0);
-    sit_read_output(&o, &t, &in, N);
+    sit_read_output(&o, &t, &in);
     /* The version of each output decides its reference; within a
      * partition, versions only go up. */
     for (int p = 0; p < SIT_PARTS; p++)
