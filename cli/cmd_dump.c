@@ -118,10 +118,10 @@ static void usage(FILE *out)
             "  -s, --set KEY=VALUE    override a setting\n"
             "  -h, --help             show this help\n"
             "\n"
-            "Times are Kafka record timestamps (twotime produce stamps records\n"
-            "with the time they were produced), looked up in the broker's\n"
-            "time index as Kafka's own tools do; the event_time inside the\n"
-            "records is what orders the output.\n");
+            "Times are Kafka record timestamps (twotime produce stamps\n"
+            "records with the time they were produced), looked up in the\n"
+            "broker's time index as Kafka's own tools do; the event_time\n"
+            "inside the records is what orders the output.\n");
 }
 
 /* ---- the merge ---- */

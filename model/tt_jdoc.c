@@ -63,7 +63,8 @@ static void *arena_alloc(tt_jdoc_t *doc, size_t size)
 }
 
 static tt_err_t fail(struct parser *ps, size_t offset, tt_err_t err,
-                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static tt_err_t fail(struct parser *ps, size_t offset, tt_err_t err,
                      const char *fmt, ...)

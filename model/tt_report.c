@@ -67,8 +67,8 @@ static const struct tt_jval *rx_get(struct rx *x, const struct tt_jval *obj,
     }
     if (v->type == want || (nullable && v->type == TT_JNULL))
         return v;
-    rx_fail(x, TT_ERR_PARSE, "%s%s%s: expected %s %s%s, found %s %s at byte %zu",
-            path, dot, key, article(want), tt_jdoc_type_name(want),
+    rx_fail(x, TT_ERR_PARSE,
+            "%s%s%s: expected %s %s%s, found %s %s at byte %zu", path, dot, key, article(want), tt_jdoc_type_name(want),
             nullable ? " or null" : "", article(v->type),
             tt_jdoc_type_name(v->type), v->offset);
     return NULL;

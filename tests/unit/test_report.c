@@ -231,12 +231,14 @@ static void test_jdoc_errors(void **state)
     parse_bad("1e999", TT_ERR_RANGE, 0, "range of a double");
     parse_bad("-1e999", TT_ERR_RANGE, 0, "range of a double");
     /* line and column */
-    parse_bad("{\n  \"a\": [1,\n   x]}", TT_ERR_PARSE, 16, "(line 3, column 4)");
+    parse_bad("{\n  \"a\": [1,\n   x]}", TT_ERR_PARSE, 16,
+              "(line 3, column 4)");
 }
 
 static void test_jdoc_limits(void **state)
 {
-    char deep[2 * TT_JDOC_DEPTH_MAX + 4], big[4096], num[TT_JDOC_NUMBER_MAX + 8];
+    char deep[2 * TT_JDOC_DEPTH_MAX + 4], big[4096];
+    char num[TT_JDOC_NUMBER_MAX + 8];
     tt_jdoc_t *doc;
     char err[256];
     size_t n = 0;
@@ -395,7 +397,8 @@ static void test_report_fixture(void **state)
         /* buckets, t* = 10 */
         "<td>6-10</td><td>40</td><td>200</td>", "<td>11+</td>",
         "<td>0 (new)</td>",
-        /* fig. 4 table: 2ts steps 1-5, weighted: (50+36+25.5+16+8)/150 = 0.9033 */
+        /* fig. 4 table: 2ts steps 1-5, weighted:
+         * (50 + 36 + 25.5 + 16 + 8) / 150 = 0.9033 */
         "<td>2ts</td><td>0.903</td>",
         /* fig. 2 table: best epoch 2 of 3 */
         "<td>2ts</td><td>3</td><td>0.2922</td><td>2</td>",
