@@ -393,7 +393,9 @@ static tt_err_t take(tt_stream_t *s, const rd_kafka_message_t *m,
 }
 
 /* Collects one batch: up to batch_max messages, until the queue is drained
- * (after linger_ms) or batch_ms has passed since the first one. */
+ * (after linger_ms) or batch_ms has passed since the first one, or half of
+ * transaction.timeout.ms since a dead letter opened the transaction (a
+ * transaction outliving its timeout is aborted by the coordinator). */
 static tt_err_t collect(tt_stream_t *s, int idle_ms, char *errstr,
                         size_t errstr_size)
 {
@@ -407,12 +409,23 @@ static tt_err_t collect(tt_stream_t *s, int idle_ms, char *errstr,
         tt_err_t err;
 
         if (s->n_msgs > 0) {
-            uint64_t age = tt_time_mono_ns() - s->batch_t0;
+            uint64_t now = tt_time_mono_ns(), age = now - s->batch_t0;
+            uint64_t left = age < batch_ns ? batch_ns - age : 0;
 
-            if (age >= batch_ns)
+            if (s->txn_open && s->txn_timeout_ms > 0) {
+                uint64_t half = (uint64_t)s->txn_timeout_ms * 500000u;
+                uint64_t t_age = now - s->txn_t0;
+                uint64_t t_left = t_age < half ? half - t_age : 0;
+
+                if (t_left < left)
+                    left = t_left;
+            }
+            if (left == 0)
                 break;
             timeout = age >= linger_ns ? 0
                                        : (int)((linger_ns - age) / 1000000u);
+            if ((uint64_t)timeout > left / 1000000u)
+                timeout = (int)(left / 1000000u);
         }
         m = rd_kafka_consumer_poll(s->cons, timeout);
         if (s->cb_err) {

@@ -23,6 +23,20 @@
  * transactional id) stops the stream with TT_ERR_FENCED; any other fatal
  * producer error recreates the producer and rewinds.
  *
+ * TRANSACTION TIMEOUT (transaction.timeout.ms, 5 s by default).  A batch is
+ * committed well within it (a transaction opened early by a dead letter
+ * closes its batch at half of it).  One that outlives it all the same (a
+ * stall) is aborted by the coordinator, which bumps the producer's epoch;
+ * librdkafka reports that as fenced, which the stream tells apart from
+ * another instance by the transaction's age: it recreates the producer and
+ * redoes the batch.  An instance that dies mid-transaction and never comes
+ * back leaves its transaction open until the coordinator aborts it (5-15 s
+ * with the broker's default 10 s sweep): read_committed readers of the
+ * partitions it wrote wait that long, and so does the member taking over
+ * its partitions if it died committing (rd_kafka_committed waits for
+ * stable offsets).  An instance restarted with the same instance id fences
+ * and aborts it at once.  See TXN_TIMEOUT_MS in tt_stream_prod.c.
+ *
  * AT LEAST ONCE (kafka.exactly_once = false).  No transactions; idempotent
  * producer; a batch's outputs and changelog records are delivered (all
  * delivery reports in), then its states go to RocksDB, then its offsets are

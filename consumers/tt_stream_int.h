@@ -70,6 +70,9 @@ struct tt_stream_s {
     rd_kafka_topic_t *t_cl;
     rd_kafka_topic_t *t_dlq;
     bool txn_open;
+    uint64_t txn_t0;        /* tt_time_mono_ns when the open one began */
+    int txn_timeout_ms;     /* the producer's transaction.timeout.ms */
+    /* Producers recreated after fatal errors since the last good batch. */
     uint32_t fatal_recreations;
 
     tt_codec_t *codec;

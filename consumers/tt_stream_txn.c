@@ -17,7 +17,8 @@
 #define DELIVERY_WAIT_MS 60000
 /* Retries of a retriable transaction call before giving up on it. */
 #define TXN_RETRIES 5
-/* Fatal producer errors survived (producer recreated) before stopping. */
+/* Fatal producer errors survived in a row (producer recreated, no batch
+ * committed in between) before stopping. */
 #define FATAL_RECREATIONS_MAX 5
 /* Consecutive store write failures before stopping. */
 #define STORE_FAILURES_MAX 3
@@ -120,6 +121,7 @@ tt_err_t tt_stream_ensure_txn(tt_stream_t *s, char *errstr,
     error = rd_kafka_begin_transaction(s->prod);
     if (!error) {
         s->txn_open = true;
+        s->txn_t0 = tt_time_mono_ns();
         return TT_ERR_OK;
     }
     err = tt_errf(fenced_code(rd_kafka_error_code(error)) ? TT_ERR_FENCED
@@ -155,6 +157,15 @@ tt_err_t tt_stream_abort_txn(tt_stream_t *s, char *errstr,
     return err;
 }
 
+/* The open transaction has lived longer than transaction.timeout.ms: the
+ * coordinator may have aborted it. */
+static bool txn_expired(const tt_stream_t *s)
+{
+    return s->eos && s->txn_open && s->txn_timeout_ms > 0 &&
+           tt_time_mono_ns() - s->txn_t0 >=
+               (uint64_t)s->txn_timeout_ms * 1000000u;
+}
+
 tt_err_t tt_stream_recover(tt_stream_t *s, rd_kafka_resp_err_t code,
                            bool fatal, const char *msg, char *errstr,
                            size_t errstr_size)
@@ -167,10 +178,24 @@ tt_err_t tt_stream_recover(tt_stream_t *s, rd_kafka_resp_err_t code,
         fcode = rd_kafka_fatal_error(s->prod, fbuf, sizeof(fbuf));
     if (fcode)
         fatal = true;
-    if (fenced_code(code) || fenced_code(fcode))
+    if ((fenced_code(code) || fenced_code(fcode)) && !txn_expired(s))
         return tt_errf(TT_ERR_FENCED, errstr, errstr_size,
                        "%s: another instance uses transactional.id %s", msg,
                        s->txn_id);
+    if (fenced_code(code) || fenced_code(fcode)) {
+        /* Not another instance: the coordinator aborted the transaction
+         * for its age and bumped the epoch, which librdkafka reports as
+         * fenced.  A new producer (same transactional.id) goes on.  Had
+         * another instance taken the id all the same, the new producer
+         * fences it in turn: one id in two places is wrong either way. */
+        tt_log_warn(s->log, "stream",
+                    "transaction open for %.1f s, longer than "
+                    "transaction.timeout.ms (%d ms): the coordinator aborted "
+                    "it",
+                    tt_time_secs(s->txn_t0, tt_time_mono_ns()),
+                    s->txn_timeout_ms);
+        fatal = true;
+    }
     if (fatal) {
         if (++s->fatal_recreations > FATAL_RECREATIONS_MAX)
             return tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
@@ -623,6 +648,7 @@ tt_err_t tt_stream_flush(tt_stream_t *s, char *errstr, size_t errstr_size)
         return TT_ERR_OK;
     if (err)
         return err;
+    s->fatal_recreations = 0;
     t1 = tt_stream_cpu_ns();
     s->t_commit += tt_time_secs(t3, t1);
     s->w_commit += tt_time_secs(w1, tt_time_mono_ns());

@@ -131,6 +131,10 @@ struct sit {
     struct tt_conf conf;
     char sets[SIT_SETS_MAX][320];
     int n_sets;
+    /* tt_stream_opts of sit_start (0, NULL) */
+    int linger_ms;
+    bool (*stopping)(void *arg);
+    void *stopping_arg;
 };
 
 static inline void sit_set(struct sit *t, const char *key,
@@ -242,6 +246,9 @@ static inline void sit_start(struct sit_runner *r, const struct sit *t,
     memset(&opts, 0, sizeof(opts));
     opts.instance_id = instance;
     opts.create_topics = true;
+    opts.linger_ms = t->linger_ms;
+    opts.stopping = t->stopping;
+    opts.stopping_arg = t->stopping_arg;
     if (tt_stream_new(&r->s, &t->conf, &m, &opts, errstr, sizeof(errstr)))
         fail_msg("stream: %s", errstr);
     assert_null(m);
