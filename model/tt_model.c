@@ -136,6 +136,11 @@ tt_err_t tt_model_build(tt_model_t **out, const struct tt_model_parts *p,
     if (p->flags & ~TT_MODEL_FLAGS_KNOWN)
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                        "unknown model flags 0x%x", p->flags);
+    if ((p->flags & TT_MODEL_FLAG_WINDOW) &&
+        (p->k < 1 || p->k > TT_MODEL_WINDOW_MAX))
+        return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
+                       "window model with K = %u outside 1..%u", p->k,
+                       TT_MODEL_WINDOW_MAX);
     if (p->n_items > UINT32_MAX / 4 || p->n_active > UINT32_MAX / 4)
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                        "too many items or users");
@@ -168,6 +173,7 @@ tt_err_t tt_model_build(tt_model_t **out, const struct tt_model_parts *p,
     m->info.n_cutoffs = p->n_cutoffs;
     m->info.feature_dim = p->feature_dim;
     m->info.gru_all = (p->flags & TT_MODEL_FLAG_GRU_ALL) != 0;
+    m->info.window = (p->flags & TT_MODEL_FLAG_WINDOW) != 0;
     m->flags = p->flags;
     m->n_dense = nd;
     cap_i = table_size(p->n_items);
@@ -354,6 +360,33 @@ void tt_model_user_step(const tt_model_t *m, struct tt_user_run *run,
     memmove(run->last, x, d * sizeof *run->last);
     run->has_last = true;
     run->steps++;
+}
+
+void tt_model_user_state(const tt_model_t *m, int64_t user_id,
+                         bool allow_active, const float *const *xs, size_t n,
+                         struct tt_user_run *run)
+{
+    size_t from = 0;
+
+    tt_model_user_start(m, user_id, allow_active, run);
+    if (run->cell == TT_CELL_ACTIVE && m->info.window) {
+        uint32_t known = 0;
+
+        /* back to the K-th known item from the end (or the start) */
+        from = n;
+        while (from > 0 && known < m->info.k)
+            known += xs[--from] != NULL;
+    }
+    for (size_t j = from; j < n; j++)
+        if (xs[j])
+            tt_model_user_step(m, run, xs[j]);
+}
+
+bool tt_model_user_can_step(const tt_model_t *m,
+                            const struct tt_user_run *run)
+{
+    return !(m->info.window && run->cell == TT_CELL_ACTIVE &&
+             run->steps >= m->info.k);
 }
 
 /*

@@ -14,6 +14,18 @@
  * whether the interaction count allows the active cell; the model only knows
  * who has a phi_u.
  *
+ * THE STATE OF A USER is tt_model_user_state() over the user's retained
+ * item vectors, oldest first:
+ *   inactive cell: h = psi, then one step per item;
+ *   active cell, window model (info.window): h = phi_u, then one step per
+ *     item of the user's LAST K items, whichever side of the training
+ *     cutoff they fall (exactly the K-step path stage 2 trains);
+ *   active cell, other models (files written before the window): h = phi_u
+ *     at the training cutoff, then one step per item after it; the caller
+ *     passes only those items.
+ * tt_model_user_step() extends a state by one item incrementally while
+ * tt_model_user_can_step() says this equals recomputing it.
+ *
  * A loaded model is immutable and may be shared by any number of threads; the
  * per-user functions write only to the caller's run and workspace.
  */
@@ -35,6 +47,8 @@ enum tt_cell {
 
 /* The largest state dimension any model may have (d + feature dim). */
 #define TT_MODEL_DIM_MAX 1024
+/* The largest K of a window model (callers may size window buffers by it). */
+#define TT_MODEL_WINDOW_MAX 1024
 
 /* The training cutoff of one input partition: the model has seen every
  * record of the partition below `offset`. */
@@ -59,6 +73,8 @@ struct tt_model_info {
                               vector are g(f_i); 0 without features */
     bool gru_all;          /* trained as the GRU4Rec-style baseline (no
                               active users) */
+    bool window;           /* active users: phi_u + the active cell over
+                              their last K items (see the top) */
 };
 
 /*
@@ -132,9 +148,34 @@ void tt_model_user_start(const tt_model_t *m, int64_t user_id,
                          bool allow_active, struct tt_user_run *run);
 
 /* One interaction with item vector `x` (dim floats): h <- GRU_cell(h, x),
- * and x becomes the last item.  Does not allocate. */
+ * and x becomes the last item.  Does not allocate.  This extends the state
+ * tt_model_user_state() gives by one item only while
+ * tt_model_user_can_step(m, run); otherwise (an active user of a window
+ * model whose window is full) recompute with tt_model_user_state(). */
 void tt_model_user_step(const tt_model_t *m, struct tt_user_run *run,
                         const float *x);
+
+/*
+ * THE way to compute a user's state (see the top of this file): starts
+ * `run` as tt_model_user_start(m, user_id, allow_active) does, then steps
+ * it over the item vectors xs[0..n) (oldest first; dim floats each,
+ * borrowed), all of them, or for the active cell of a window model the last
+ * K of them.  NULL entries (items the model does not know) take no step
+ * and do not count toward the K.  For the active cell of a model without a
+ * window, xs must hold only the items after the training cutoff.  The
+ * evaluation and the stream both call this, so their embeddings agree bit
+ * for bit.  Costs one GRU step per item stepped; does not allocate.
+ */
+void tt_model_user_state(const tt_model_t *m, int64_t user_id,
+                         bool allow_active, const float *const *xs, size_t n,
+                         struct tt_user_run *run);
+
+/* Whether tt_model_user_step(m, run, x) gives the state that
+ * tt_model_user_state() would give over the same items plus x: always for
+ * the inactive cell and for models without a window; for the active cell of
+ * a window model, only while run->steps < K (the window is not full). */
+bool tt_model_user_can_step(const tt_model_t *m,
+                            const struct tt_user_run *run);
 
 /* The query vector q (dim floats) that scores item i as q . x_i: h, or for
  * 2TS-Plus W^T [h ; x_last] (x_last = 0 before any step). */

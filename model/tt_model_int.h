@@ -34,7 +34,12 @@
 #define TT_MODEL_FLAG_PLUS 0x1u
 #define TT_MODEL_FLAG_GRU_ALL 0x2u
 #define TT_MODEL_FLAG_FEATURES 0x4u
-#define TT_MODEL_FLAGS_KNOWN 0x7u
+/* Active users follow a sliding window of their last K items (tt_model.h,
+ * tt_model_user_state).  A reader that predates the flag refuses the file
+ * (unknown flag) rather than computing states the model was not trained
+ * for; files without it load as before, so the format version stays 1. */
+#define TT_MODEL_FLAG_WINDOW 0x8u
+#define TT_MODEL_FLAGS_KNOWN 0xfu
 
 struct tt_model_s {
     struct tt_model_info info;
@@ -87,7 +92,8 @@ void tt_model_dense_views(float *dense, uint32_t dim, bool plus, float **psi,
 
 /*
  * Assembles a model from copies of `parts`: checks the shape (dim in
- * 1..TT_MODEL_DIM_MAX, feature_dim < dim, known flags), that ids are
+ * 1..TT_MODEL_DIM_MAX, feature_dim < dim, known flags, K in
+ * 1..TT_MODEL_WINDOW_MAX with TT_MODEL_FLAG_WINDOW), that ids are
  * distinct and non-negative, every float finite, and that cutoff partitions
  * are non-negative and strictly increasing.  TT_ERR_INVAL with a message
  * otherwise, TT_ERR_NOMEM.  On success the caller owns *out.

@@ -7,7 +7,8 @@
  *   8    4     u32 format version (1); a newer one fails with TT_ERR_VERSION
  *   12   4     u32 byte-order marker 0x0A0B0C0D (bytes 0D 0C 0B 0A)
  *   16   4     u32 header size (96)
- *   20   4     u32 flags: bit 0 PLUS, bit 1 GRU_ALL, bit 2 FEATURES
+ *   20   4     u32 flags: bit 0 PLUS, bit 1 GRU_ALL, bit 2 FEATURES,
+ *                bit 3 WINDOW (active users over their last K items)
  *   24   4     u32 dim D (1..1024)
  *   28   4     u32 t*
  *   32   4     u32 K

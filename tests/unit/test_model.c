@@ -4,8 +4,10 @@
  * against independent computations, the model file (round trips, atomic
  * save, rejection of every truncation and every single-bit flip, wrong
  * magic, future version, absurd sizes with a valid checksum, duplicate ids,
- * NaN), XXH64 test vectors, concurrent use of one model by threads, and the
- * golden model file tests/data/model_v1.ttm with its expected outputs.
+ * NaN), XXH64 test vectors, concurrent use of one model by threads, the
+ * window rule (tt_model_user_state over the last K known items of an active
+ * user, tt_model_user_can_step), and the golden model file
+ * tests/data/model_v1.ttm with its expected outputs.
  *
  * `test_model --write-golden DIR` rewrites DIR/model_v1.ttm and
  * DIR/model_v1_expect.txt; `test_model --write-corpus DIR` writes seed
@@ -519,6 +521,138 @@ static void test_threads(void **state)
     free(f.dense);
 }
 
+/* ---- the window rule: tt_model_user_state and tt_model_user_can_step ---- */
+
+/* phi_u or psi through `cell` over the non-NULL xs[from..n), by hand. */
+static void by_hand(const struct tt_gru *cell, const float *h0,
+                    const float *const *xs, size_t from, size_t n,
+                    uint32_t dim, float *h)
+{
+    memcpy(h, h0, 4 * dim);
+    for (size_t j = from; j < n; j++)
+        if (xs[j])
+            tt_gru_step(cell, h, xs[j], h);
+}
+
+static void check_window(bool plus)
+{
+    const uint32_t dim = 9;
+    struct fixture f;
+    tt_model_t *mw, *m0;
+    struct tt_model_info info;
+    struct tt_user_run run, inc;
+    struct tt_gru c0, c1;
+    float *psi, *wp, h[24], q1[24], q2[24];
+    const float *xs[9], *ys[10];
+    char err[256];
+
+    fixture_make(&f, dim, plus, 77);
+    m0 = fixture_model(&f);
+    f.parts.k = 3;
+    f.parts.flags |= TT_MODEL_FLAG_WINDOW;
+    mw = fixture_model(&f);
+    tt_model_get_info(mw, &info);
+    assert_true(info.window);
+    assert_int_equal(info.k, 3);
+    tt_model_get_info(m0, &info);
+    assert_false(info.window);
+    tt_model_dense_views(f.dense, dim, plus, &psi, &c0, &c1, &wp);
+    /* a history with an unknown item (NULL) inside the last three known */
+    for (int j = 0; j < 9; j++)
+        xs[j] = f.items + (size_t)(j % 6) * dim;
+    xs[7] = NULL;
+    memcpy(ys, xs, sizeof xs);
+    ys[9] = xs[1];
+
+    /* active user, window model: phi_u over the last 3 KNOWN items */
+    tt_model_user_state(mw, 7, true, xs, 9, &run);
+    by_hand(&c1, f.phi, xs, 5, 9, dim, h);
+    assert_int_equal(run.cell, TT_CELL_ACTIVE);
+    assert_int_equal(run.steps, 3);
+    assert_memory_equal(run.h, h, 4 * dim);
+    assert_true(run.has_last);
+    assert_memory_equal(run.last, xs[8], 4 * dim);
+    assert_false(tt_model_user_can_step(mw, &run));
+    /* shorter than the window: every item, and stepping stays exact */
+    tt_model_user_state(mw, 7, true, xs, 2, &run);
+    by_hand(&c1, f.phi, xs, 0, 2, dim, h);
+    assert_memory_equal(run.h, h, 4 * dim);
+    assert_true(tt_model_user_can_step(mw, &run));
+    tt_model_user_step(mw, &run, xs[2]);
+    tt_model_user_state(mw, 7, true, xs, 3, &inc);
+    assert_memory_equal(&run, &inc, sizeof run);
+    assert_false(tt_model_user_can_step(mw, &run));
+    /* the same user not allowed the active cell, and a user without phi:
+     * psi over everything, always incremental */
+    for (int u = 0; u < 2; u++) {
+        tt_model_user_state(mw, u ? 31337 : 7, u != 0, xs, 9, &run);
+        by_hand(&c0, psi, xs, 0, 9, dim, h);
+        assert_int_equal(run.cell, TT_CELL_INACTIVE);
+        assert_int_equal(run.steps, 8);
+        assert_memory_equal(run.h, h, 4 * dim);
+        assert_true(tt_model_user_can_step(mw, &run));
+        tt_model_user_step(mw, &run, ys[9]);
+        tt_model_user_state(mw, u ? 31337 : 7, u != 0, ys, 10, &inc);
+        assert_memory_equal(&run, &inc, sizeof run);
+    }
+    /* without the window: phi_u over every item given, as stepping does */
+    tt_model_user_state(m0, 7, true, xs, 9, &run);
+    by_hand(&c1, f.phi, xs, 0, 9, dim, h);
+    assert_int_equal(run.steps, 8);
+    assert_memory_equal(run.h, h, 4 * dim);
+    assert_true(tt_model_user_can_step(m0, &run));
+    tt_model_user_start(m0, 7, true, &inc);
+    for (int j = 0; j < 9; j++)
+        if (xs[j])
+            tt_model_user_step(m0, &inc, xs[j]);
+    assert_memory_equal(&run, &inc, sizeof run);
+    /* an empty history is the start; the query sees no last item */
+    tt_model_user_state(mw, 7, true, xs, 0, &run);
+    tt_model_user_start(mw, 7, true, &inc);
+    assert_memory_equal(&run, &inc, sizeof run);
+    tt_model_user_query(mw, &run, q1);
+    tt_model_user_query(mw, &inc, q2);
+    assert_memory_equal(q1, q2, 4 * dim);
+
+    /* the flag survives a file round trip; a window needs 1 <= K <= max */
+    {
+        uint8_t *b;
+        size_t len;
+        tt_model_t *back;
+
+        assert_int_equal(tt_model_save_buf(mw, &b, &len), TT_ERR_OK);
+        assert_int_equal(tt_model_load_buf(&back, b, len, err, sizeof err),
+                         TT_ERR_OK);
+        tt_model_get_info(back, &info);
+        assert_true(info.window);
+        assert_int_equal(info.k, 3);
+        tt_model_user_state(back, 7, true, xs, 9, &inc);
+        tt_model_user_state(mw, 7, true, xs, 9, &run);
+        assert_memory_equal(&run, &inc, sizeof run);
+        tt_model_destroy(back);
+        free(b);
+    }
+    tt_model_destroy(mw);
+    tt_model_destroy(m0);
+    f.parts.k = 0;
+    assert_int_equal(tt_model_build(&mw, &f.parts, err, sizeof err),
+                     TT_ERR_INVAL);
+    f.parts.k = TT_MODEL_WINDOW_MAX + 1;
+    assert_int_equal(tt_model_build(&mw, &f.parts, err, sizeof err),
+                     TT_ERR_INVAL);
+    f.parts.k = TT_MODEL_WINDOW_MAX;
+    mw = fixture_model(&f);
+    tt_model_destroy(mw);
+    free(f.dense);
+}
+
+static void test_window(void **state)
+{
+    (void)state;
+    check_window(false);
+    check_window(true);
+}
+
 /* ---- golden model file ---- */
 
 static void golden_outputs(const tt_model_t *m, FILE *out, FILE *in)
@@ -666,6 +800,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_hash_vectors),
         cmocka_unit_test(test_user_functions),
         cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_window),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_hostile_files),
         cmocka_unit_test(test_threads),
