@@ -661,17 +661,63 @@ tt_err_t tt_eval_run(const tt_eval_t *ev, const struct tt_eval_scorer *sc,
 
 /* ---------------------------------------------------------- model scorer */
 
+/*
+ * The run of the model scorer: the canonical tt_user_run, and for an active
+ * user of a window model its last K known items, from which every state is
+ * tt_model_user_state() (what the stream computes from its retained
+ * history).  win[] holds info.k pointers into the scorer's item table.
+ */
+struct model_run {
+    struct tt_user_run run;
+    int64_t user_id;
+    bool window;
+    uint32_t n;
+    const float *win[];
+};
+
+/* The window user u's last K known training items, oldest first. */
+static uint32_t window_fill(const struct tt_eval_model_scorer *ms, uint32_t u,
+                            uint32_t k, const float **win)
+{
+    const tt_eval_t *ev = ms->ev;
+    const uint32_t *pos = ev->seqs.pos + ev->seqs.off[u];
+    uint32_t tc = ev->train_count[u], n = 0;
+
+    /* a user's positions ascend: its training ones come first */
+    for (uint32_t i = tc; i-- > 0 && n < k;) {
+        const float *x = ms->item[ms->ds->item[pos[i]]];
+
+        if (x)
+            win[k - ++n] = x;
+    }
+    memmove(win, win + (k - n), n * sizeof(*win));
+    return n;
+}
+
 static int model_start(const void *ctx, uint32_t u, void *run)
 {
     const struct tt_eval_model_scorer *ms = ctx;
-    struct tt_user_run *r = run;
+    struct model_run *r = run;
     bool allow = tt_eval_train_count(ms->ev, u) > ms->tstar;
+    struct tt_model_info info;
 
-    tt_model_user_start(ms->m, tt_ids_id(ms->ds->users, u), allow, r);
-    /* An active user's phi_u already summarises its training events: its
-     * state starts at the cutoff (what the stream does at deployment). */
-    if (r->cell == TT_CELL_ACTIVE)
+    r->user_id = tt_ids_id(ms->ds->users, u);
+    r->window = false;
+    r->n = 0;
+    tt_model_user_start(ms->m, r->user_id, allow, &r->run);
+    if (r->run.cell == TT_CELL_ACTIVE) {
+        tt_model_get_info(ms->m, &info);
+        /* A window user's state at the cutoff is phi_u over its last K
+         * training items; either way the harness then replays only what
+         * follows the cutoff (what the stream does at deployment). */
+        if (info.window) {
+            r->window = true;
+            r->n = window_fill(ms, u, info.k, r->win);
+            tt_model_user_state(ms->m, r->user_id, true, r->win, r->n,
+                                &r->run);
+        }
         return TT_EVAL_ACTIVE | TT_EVAL_FROM_CUTOFF;
+    }
     /* A model without any phi_u (the GRU baseline) reports its users in
      * the groups 2TS would put them in, so that the groups compare. */
     if (ms->no_phi &&
@@ -683,21 +729,31 @@ static int model_start(const void *ctx, uint32_t u, void *run)
 static void model_step(const void *ctx, void *run, const float *x)
 {
     const struct tt_eval_model_scorer *ms = ctx;
+    struct model_run *r = run;
+    struct tt_model_info info;
 
-    tt_model_user_step(ms->m, run, x);
+    if (!r->window) {
+        tt_model_user_step(ms->m, &r->run, x);
+        return;
+    }
+    tt_model_get_info(ms->m, &info);
+    if (r->n == info.k)
+        memmove(r->win, r->win + 1, --r->n * sizeof(*r->win));
+    r->win[r->n++] = x;
+    tt_model_user_state(ms->m, r->user_id, true, r->win, r->n, &r->run);
 }
 
 static void model_query(const void *ctx, const void *run, float *q)
 {
     const struct tt_eval_model_scorer *ms = ctx;
 
-    tt_model_user_query(ms->m, run, q);
+    tt_model_user_query(ms->m, &((const struct model_run *)run)->run, q);
 }
 
 static const float *model_state(const void *ctx, const void *run)
 {
     (void)ctx;
-    return ((const struct tt_user_run *)run)->h;
+    return ((const struct model_run *)run)->run.h;
 }
 
 tt_err_t tt_eval_model_init(struct tt_eval_model_scorer *ms,
@@ -726,7 +782,8 @@ tt_err_t tt_eval_model_init(struct tt_eval_model_scorer *ms,
     ms->sc.name = name;
     ms->sc.dim = info.dim;
     ms->sc.item = ms->item;
-    ms->sc.run_bytes = sizeof(struct tt_user_run);
+    ms->sc.run_bytes = sizeof(struct model_run) +
+                       (info.window ? info.k : 0) * sizeof(const float *);
     ms->sc.ctx = ms;
     ms->sc.start = model_start;
     ms->sc.step = model_step;
