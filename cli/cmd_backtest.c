@@ -48,6 +48,14 @@ static void usage(FILE *out)
             "      --tstar-grid LIST  tune t* on VALIDATION data, e.g. 20,50,100;\n"
             "                         the best is used for the test run\n"
             "      --k-grid LIST      tune K too (pairs with K <= t*)\n"
+            "      --window, --no-window\n"
+            "                         2TS active users: phi_u over their last\n"
+            "                         K items (a sliding window), or over every\n"
+            "                         item after the cutoff (the paper)\n"
+            "      --active-windows N stage 2 K-windows per active user [1]\n"
+            "      --active-z-bias B  initial update-gate bias of the active\n"
+            "                         cell (< 0: starts by keeping phi_u) [0]\n"
+
             "  -q, --quiet            no progress log\n"
             "  -h, --help             show this help\n");
 }
@@ -75,6 +83,10 @@ enum {
     OPT_VALID_SAMPLE,
     OPT_TSTAR_GRID,
     OPT_K_GRID,
+    OPT_WINDOW,
+    OPT_NO_WINDOW,
+    OPT_ACTIVE_WINDOWS,
+    OPT_ACTIVE_Z_BIAS,
 };
 
 int tt_cmd_backtest(int argc, char **argv)
@@ -93,6 +105,10 @@ int tt_cmd_backtest(int argc, char **argv)
         {"valid-sample", required_argument, NULL, OPT_VALID_SAMPLE},
         {"tstar-grid", required_argument, NULL, OPT_TSTAR_GRID},
         {"k-grid", required_argument, NULL, OPT_K_GRID},
+        {"window", no_argument, NULL, OPT_WINDOW},
+        {"no-window", no_argument, NULL, OPT_NO_WINDOW},
+        {"active-windows", required_argument, NULL, OPT_ACTIVE_WINDOWS},
+        {"active-z-bias", required_argument, NULL, OPT_ACTIVE_Z_BIAS},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -102,7 +118,10 @@ int tt_cmd_backtest(int argc, char **argv)
     enum tt_format fmt = TT_FORMAT_AUTO;
     enum tt_log_level level = TT_LOG_INFO;
     bool skip_bad = false, quiet = false;
-    size_t valid_sample = 20000;
+    size_t valid_sample = 20000, active_windows = 0;
+    int window = -1;
+    double z_bias = 0.0;
+    bool have_z_bias = false;
     /* --set and the three shortcuts: at most one setting per argument */
     char **sets = calloc((size_t)argc + 1, sizeof(*sets));
     char (*own)[64] = calloc((size_t)argc + 1, sizeof(*own));
@@ -175,6 +194,30 @@ int tt_cmd_backtest(int argc, char **argv)
         case OPT_K_GRID:
             kgrid = optarg;
             break;
+        case OPT_WINDOW:
+        case OPT_NO_WINDOW:
+            window = c == OPT_WINDOW;
+            break;
+        case OPT_ACTIVE_Z_BIAS: {
+            char *end;
+
+            errno = 0;
+            z_bias = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(z_bias >= -20.0) ||
+                !(z_bias <= 20.0)) {
+                tt_cli_error("backtest", "bad --active-z-bias '%s'", optarg);
+                goto out;
+            }
+            have_z_bias = true;
+            break;
+        }
+        case OPT_ACTIVE_WINDOWS:
+            if (parse_size(optarg, &active_windows) != 0 ||
+                active_windows < 1 || active_windows > 1000000) {
+                tt_cli_error("backtest", "bad --active-windows '%s'", optarg);
+                goto out;
+            }
+            break;
         case 'q':
             quiet = true;
             break;
@@ -207,6 +250,12 @@ int tt_cmd_backtest(int argc, char **argv)
 
     memset(&o, 0, sizeof o);
     tt_train_opts_from_conf(&o.train, &conf);
+    if (window >= 0)
+        o.train.window = window != 0;
+    if (active_windows)
+        o.train.active_windows = (uint32_t)active_windows;
+    if (have_z_bias)
+        o.train.active_z_bias = z_bias;
     o.eval.negatives = (uint32_t)conf.eval.negatives;
     o.eval.seed = conf.eval.seed;
     o.eval.max_scored = (size_t)conf.eval.max_test;

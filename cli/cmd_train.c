@@ -54,6 +54,15 @@ static void usage(FILE *out)
             "                           baseline) [2ts]\n"
             "      --inactive-all-users also train the inactive cell on the\n"
             "                           first t* events of active users\n"
+            "      --window, --no-window\n"
+            "                           active users: phi_u then the active\n"
+            "                           cell over their last K items (a\n"
+            "                           sliding window; the default), or\n"
+            "                           over every item after the cutoff\n"
+            "      --active-windows N   stage 2 K-windows per active user\n"
+            "                           [20]\n"
+            "      --active-z-bias B    initial update-gate bias of the\n"
+            "                           active cell [0]\n"
             "      --per-positive-negatives\n"
             "                           stage 1 draws p negatives for every\n"
             "                           positive instead of p per minibatch\n"
@@ -77,6 +86,10 @@ enum {
     OPT_MODE,
     OPT_INACTIVE_ALL,
     OPT_PER_POSITIVE,
+    OPT_WINDOW,
+    OPT_NO_WINDOW,
+    OPT_ACTIVE_WINDOWS,
+    OPT_ACTIVE_Z_BIAS,
     OPT_VALID_SAMPLE,
     OPT_VERSION,
 };
@@ -186,6 +199,10 @@ int tt_cmd_train(int argc, char **argv)
         {"mode", required_argument, NULL, OPT_MODE},
         {"inactive-all-users", no_argument, NULL, OPT_INACTIVE_ALL},
         {"per-positive-negatives", no_argument, NULL, OPT_PER_POSITIVE},
+        {"window", no_argument, NULL, OPT_WINDOW},
+        {"no-window", no_argument, NULL, OPT_NO_WINDOW},
+        {"active-windows", required_argument, NULL, OPT_ACTIVE_WINDOWS},
+        {"active-z-bias", required_argument, NULL, OPT_ACTIVE_Z_BIAS},
         {"valid-sample", required_argument, NULL, OPT_VALID_SAMPLE},
         {"model-version", required_argument, NULL, OPT_VERSION},
         {"quiet", no_argument, NULL, 'q'},
@@ -204,7 +221,10 @@ int tt_cmd_train(int argc, char **argv)
     enum tt_format fmt = TT_FORMAT_AUTO;
     enum tt_train_mode mode = TT_MODE_2TS;
     bool skip_bad = false, quiet = false, inactive_all = false;
-    bool per_positive = false;
+    bool per_positive = false, have_z_bias = false;
+    int window = -1;
+    uint64_t active_windows = 0;
+    double z_bias = 0.0;
     bool conf_loaded = false;
     uint64_t valid_sample = 20000, version = 1, skipped = 0;
     char **sets = NULL, **own = NULL, err[512];
@@ -296,6 +316,32 @@ int tt_cmd_train(int argc, char **argv)
         case OPT_PER_POSITIVE:
             per_positive = true;
             break;
+        case OPT_WINDOW:
+        case OPT_NO_WINDOW:
+            window = c == OPT_WINDOW;
+            break;
+        case OPT_ACTIVE_WINDOWS:
+            if (parse_u64(optarg, &active_windows) || active_windows < 1 ||
+                active_windows > 1000000) {
+                tt_cli_error("train", "--active-windows: not in 1..1000000: "
+                             "'%s'", optarg);
+                goto out;
+            }
+            break;
+        case OPT_ACTIVE_Z_BIAS: {
+            char *end;
+
+            errno = 0;
+            z_bias = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(z_bias >= -20.0) ||
+                !(z_bias <= 20.0)) {
+                tt_cli_error("train", "--active-z-bias: not in -20..20: "
+                             "'%s'", optarg);
+                goto out;
+            }
+            have_z_bias = true;
+            break;
+        }
         case OPT_VALID_SAMPLE:
         case OPT_VERSION:
             if (parse_u64(optarg, &v)) {
@@ -352,6 +398,12 @@ int tt_cmd_train(int argc, char **argv)
     o.mode = mode;
     o.inactive_all_users = inactive_all;
     o.per_positive_negatives = per_positive;
+    if (window >= 0)
+        o.window = window != 0;
+    if (active_windows)
+        o.active_windows = (uint32_t)active_windows;
+    if (have_z_bias)
+        o.active_z_bias = z_bias;
     if (conf.log_level && tt_log_level_parse(conf.log_level, &level) != 0)
         level = TT_LOG_INFO;
     if (!quiet) {
@@ -428,12 +480,12 @@ int tt_cmd_train(int argc, char **argv)
         goto out;
     }
     tt_model_get_info(m, &info);
-    printf("model %s: version %llu, D = %u, t* = %u, K = %u, %s, %u items, "
-           "%u active users\n",
+    printf("model %s: version %llu, D = %u, t* = %u, K = %u, %s%s, %u "
+           "items, %u active users\n",
            out, (unsigned long long)info.version, info.dim, info.tstar,
            info.k,
            info.gru_all ? "GRU baseline" : (info.plus ? "2TS-Plus" : "2TS"),
-           info.n_items, info.n_active);
+           info.window ? " (window)" : "", info.n_items, info.n_active);
     if (fflush(stdout) != 0) {
         tt_cli_error("train", "cannot write the output");
         goto out;

@@ -478,6 +478,13 @@ void tt_bt_print(const struct tt_bt_result *res, const struct tt_bt_opts *o,
             "(seed %llu)\n",
             res->tstar, res->active_users, res->k, o->train.dim,
             o->eval.negatives, (unsigned long long)o->eval.seed);
+    fprintf(out,
+            "2TS active users: %s; stage 2: %u K-window(s) per active user, "
+            "active z bias %g\n",
+            o->train.window ? "phi_u + the last K items (window)"
+                            : "phi_u at the cutoff + every later item",
+            o->train.active_windows ? o->train.active_windows : 1,
+            o->train.active_z_bias);
     if (res->n_grid) {
         fprintf(out, "\ntuning on validation (%zu interactions):\n",
                 res->valid_scored);
@@ -666,6 +673,10 @@ static void json_config(struct tt_json *w, const struct tt_bt_result *res,
     kv_uint(w, "batch", t->batch);
     kv_uint(w, "patience", t->patience);
     kv_num(w, "clip", t->clip);
+    tt_json_key(w, "window");
+    tt_json_bool(w, t->window);
+    kv_uint(w, "active_windows", t->active_windows ? t->active_windows : 1);
+    kv_num(w, "active_z_bias", t->active_z_bias);
     kv_uint(w, "threads", (uint64_t)t->threads);
     kv_num(w, "train_frac", o->train_frac);
     kv_num(w, "valid_frac", o->valid_frac);

@@ -5,16 +5,21 @@
  *
  * Training sequences (fixed once, numbered in user order):
  *   2TS       a user with 1..t* training interactions: all of them, inactive
- *             cell from psi; a user with more than t*: the last K, active
- *             cell from phi_u; with inactive_all_users also the first t* of
+ *             cell from psi; a user with T > t*: the last K, active cell
+ *             from phi_u, and with active_windows = W > 1 also the K-windows
+ *             ending K, 2K, ... (W - 1)K interactions before the last, as
+ *             far as T allows; with inactive_all_users also the first t* of
  *             every active user through the inactive cell from psi.
  *   GRU_ALL   every user: the last min(T, TT_TRAIN_GRU_ALL_CAP) interactions,
  *             one cell from psi (a cap for speed; longer histories are cut
  *             at their start).
  * This matches how a model moves users at test time (tt_model.h): inactive
- * and new users from psi through all their events, active users from phi_u
- * through the events after the cutoff; the 2TS-Plus "last item" is absent
- * at the first step of every sequence, as after tt_model_user_start().
+ * and new users from psi through all their events; active users of a
+ * window model from phi_u through their last K items (each K-window is one
+ * such path), of other models from phi_u through the events after the
+ * cutoff; the 2TS-Plus "last item" is absent at the first step of every
+ * sequence, as after tt_model_user_start().  More windows per active user
+ * give the active cell W times the data of the paper's last-K rule.
  *
  * Each epoch shuffles the sequences of each cell, cuts them into minibatches
  * of `batch` sequences of one cell, and shuffles the order of the batches.
@@ -331,10 +336,21 @@ static bool is_active(const struct s2 *s, uint32_t u)
     return s->o->mode == TT_MODE_2TS && s->td.count[u] > s->o->tstar;
 }
 
+/* Counts sequence n, or on the second pass records it. */
+static void add_seq(struct s2 *s, int pass, uint32_t *n, struct s2seq q)
+{
+    if (pass == 1) {
+        s->seqs[*n] = q;
+        s->ids[q.cell][s->n_ids[q.cell]++] = *n;
+    }
+    (*n)++;
+}
+
 /* The training sequences (see the top of the file), users in order. */
 static tt_err_t build_seqs(struct s2 *s)
 {
     const struct tt_train_opts *o = s->o;
+    const uint32_t nw = o->active_windows ? o->active_windows : 1;
     uint32_t n = 0;
 
     for (int pass = 0; pass < 2; pass++) {
@@ -342,8 +358,6 @@ static tt_err_t build_seqs(struct s2 *s)
         for (uint32_t u = 0; u < s->td.n_users; u++) {
             const uint32_t t = s->td.count[u];
             const uint64_t off = s->td.off[u];
-            struct s2seq q[2];
-            int nq = 0;
 
             if (t == 0)
                 continue;
@@ -351,18 +365,21 @@ static tt_err_t build_seqs(struct s2 *s)
                 uint32_t len = t < TT_TRAIN_GRU_ALL_CAP ? t
                                                         : TT_TRAIN_GRU_ALL_CAP;
 
-                q[nq++] = (struct s2seq){u, 0, off + t - len, len};
+                add_seq(s, pass, &n, (struct s2seq){u, 0, off + t - len, len});
             } else if (t <= o->tstar) {
-                q[nq++] = (struct s2seq){u, 0, off, t};
+                add_seq(s, pass, &n, (struct s2seq){u, 0, off, t});
             } else {
                 if (o->inactive_all_users)
-                    q[nq++] = (struct s2seq){u, 0, off, o->tstar};
-                q[nq++] = (struct s2seq){u, 1, off + t - o->k, o->k};
-            }
-            for (int i = 0; i < nq; i++, n++) {
-                if (pass == 1) {
-                    s->seqs[n] = q[i];
-                    s->ids[q[i].cell][s->n_ids[q[i].cell]++] = n;
+                    add_seq(s, pass, &n, (struct s2seq){u, 0, off, o->tstar});
+                /* windows ending at t, t - K, t - 2K, ...; the first always
+                 * fits since K <= t* < t */
+                for (uint32_t w = 0; w < nw; w++) {
+                    uint64_t end = (uint64_t)t - (uint64_t)w * o->k;
+
+                    if (end < o->k || end > t)
+                        break;
+                    add_seq(s, pass, &n,
+                            (struct s2seq){u, 1, off + end - o->k, o->k});
                 }
             }
         }
@@ -472,7 +489,7 @@ static tt_err_t build_model(struct s2 *s, uint64_t version,
         psi[j] = n_psi ? (float)(mean[j] / n_psi) : 0.0f;
     tt_rng_seed(&rng, s->o->seed, TT_TRAIN_STREAM_S2_INIT);
     tt_gru_init_params(&c0, &rng, 0.0f);
-    tt_gru_init_params(&c1, &rng, TT_TRAIN_ACTIVE_Z_BIAS);
+    tt_gru_init_params(&c1, &rng, (float)s->o->active_z_bias);
     if (s->plus) {
         memset(wp, 0, 2 * (size_t)dim * dim * sizeof(float));
         for (uint32_t j = 0; j < dim; j++)
@@ -484,7 +501,10 @@ static tt_err_t build_model(struct s2 *s, uint64_t version,
     p.k = s->o->k;
     p.flags = (s->plus ? TT_MODEL_FLAG_PLUS : 0) |
               (s->o->mode == TT_MODE_GRU_ALL ? TT_MODEL_FLAG_GRU_ALL : 0) |
-              (s->o->features ? TT_MODEL_FLAG_FEATURES : 0);
+              (s->o->features ? TT_MODEL_FLAG_FEATURES : 0) |
+              (s->o->window && s->o->mode == TT_MODE_2TS
+                   ? TT_MODEL_FLAG_WINDOW
+                   : 0);
     p.feature_dim = s->o->features ? s->o->feature_dim : 0;
     p.version = version;
     p.seed = s->o->seed;

@@ -26,6 +26,12 @@ void tt_train_opts_from_conf(struct tt_train_opts *o,
         conf->model.feature_dim > 0 ? (uint32_t)conf->model.feature_dim : 0;
     o->mode = TT_MODE_2TS;
     o->inactive_all_users = false;
+    /* The inference rule and stage 2 settings chosen on validation data
+     * (issue 3): the sliding window, 20 K-windows per active user, the
+     * active cell started like any GRU. */
+    o->window = true;
+    o->active_windows = 20;
+    o->active_z_bias = 0.0;
     o->negatives =
         conf->train.negatives > 0 ? (uint32_t)conf->train.negatives : 0;
     o->adam = !conf->train.optimizer ||
@@ -69,6 +75,10 @@ tt_err_t tt_train_opts_check(const struct tt_train_opts *o, char *errstr,
     if (o->mode == TT_MODE_2TS && (o->k < 1 || o->k > o->tstar))
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                        "K = %u must be in 1..t* (t* = %u)", o->k, o->tstar);
+    if (o->mode == TT_MODE_2TS && o->window && o->k > TT_MODEL_WINDOW_MAX)
+        return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
+                       "K = %u above %d: too long a window", o->k,
+                       TT_MODEL_WINDOW_MAX);
     if (!(o->lr1 > 0) || !(o->lr2 > 0) || !(o->l2 >= 0) || !(o->clip >= 0))
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                        "learning rates must be > 0, l2 and clip >= 0");

@@ -16,13 +16,14 @@
  * setting): the workers are the parallelism.
  *
  * How test-time state follows training (tt_model.h): an active user
- * (training count > t*) starts from phi_u at the cutoff and is moved by the
- * active cell; an inactive or new user starts from psi and is moved by the
- * inactive cell over all its events.  Stage 2 trains exactly these paths:
+ * (training count > t*) is phi_u moved by the active cell over its last K
+ * items (opts.window, the default), or over every item after the cutoff
+ * (the paper's rule); an inactive or new user starts from psi and is moved
+ * by the inactive cell over all its events.  Stage 2 trains these paths:
  * inactive users over their whole training sequence from psi, active users
- * over their last K training interactions from phi_u, the 2TS-Plus last
- * item absent at the first step of each sequence, as after
- * tt_model_user_start().  Negatives are uniform over the items with
+ * over K-windows of their training interactions from phi_u (the last one,
+ * and with opts.active_windows earlier ones), the 2TS-Plus last item absent
+ * at the first step of each sequence, as after tt_model_user_start().  Negatives are uniform over the items with
  * training interactions; in stage 2 the sequences of a minibatch share the
  * p negatives of each step (drawn per epoch, batch and step).
  */
@@ -57,6 +58,20 @@ struct tt_train_opts {
     /* Variant (issue 3): also train the inactive cell on the first t*
      * interactions of active users, not only on inactive users. */
     bool inactive_all_users;
+    /* Active users at inference: a sliding window, phi_u then the active
+     * cell over the user's last K items whichever side of the cutoff
+     * (TT_MODEL_FLAG_WINDOW), instead of every item after the cutoff.
+     * Needs K <= TT_MODEL_WINDOW_MAX.  false (zero) = the paper's rule. */
+    bool window;
+    /* Stage 2 sequences of an active user: its last K training
+     * interactions (the paper; 0 or 1), or up to this many K-windows
+     * ending K, 2K, ... interactions before the last, while they fit. */
+    uint32_t active_windows;
+    /* Initial bias of the active cell's update gate z.  Negative values
+     * make the cell start by keeping phi_u (sigmoid(-2) = 0.12: a slow time
+     * scale imposed from the start); 0 is the standard GRU start, as for
+     * the inactive cell, and lets training find the time scale. */
+    double active_z_bias;
     uint32_t negatives;  /* p */
     /* Stage 1 offer sets: false (default) = the p negatives are drawn once
      * per minibatch and shared by its positives (a negative equal to a

@@ -109,10 +109,12 @@ static void test_backtest(void **state)
                   change(&m2->test, 0, 10), change(&m2->test, 1, 10));
     assert_true(m2->done && mp->done && mc->done && mpop->done);
     assert_false(res->model[TT_BT_GRU].done);
-    /* The paper's ordering, on data with sessions.  Plain 2TS is within a
-     * few thousandths of ccf and pop on a log this small (printed above),
-     * too close to assert without making the test a coin toss for any
-     * change of the training code; 2TS-Plus is far ahead. */
+    /* The paper's ordering, on data with sessions.  With the sliding
+     * window and the default stage 2 settings, plain 2TS is ahead of ccf
+     * by ~0.03 on this log (printed above; with the paper's rule it was
+     * within a few thousandths); 2TS-Plus is far ahead. */
+    assert_true(m2->test.mrr > mc->test.mrr + 0.01);
+    assert_true(m2->test.mrr > mpop->test.mrr + 0.03);
     assert_true(mp->test.mrr > mc->test.mrr + 0.03);
     assert_true(mp->test.mrr > mpop->test.mrr + 0.03);
     /* two time scales */

@@ -773,6 +773,40 @@ static void test_stage2_modes(void **state)
     assert_int_equal(info.feature_dim, 4);
     assert_true(info.n_active > 0);
     tt_model_destroy(m);
+    /* the window rule is flagged in the model; more K-windows per active
+     * user train on more sequences (0 means the paper's one) */
+    {
+        tt_model_t *m1, *m3;
+        struct tt_model_parts p0, p1, p3;
+        size_t nd;
+
+        base_opts(&o);
+        o.epochs2 = 2;
+        o.window = true;
+        m = train_both(&ds, &split, &o, NULL, NULL);
+        tt_model_get_info(m, &info);
+        assert_true(info.window);
+        assert_int_equal(info.k, 5);
+        assert_true(info.n_active > 0);
+        o.active_windows = 1;
+        m1 = train_both(&ds, &split, &o, NULL, NULL);
+        o.active_windows = 3;
+        m3 = train_both(&ds, &split, &o, NULL, NULL);
+        tt_model_parts_get(m, &p0);
+        tt_model_parts_get(m1, &p1);
+        tt_model_parts_get(m3, &p3);
+        nd = tt_model_dense_floats(p0.dim, true);
+        assert_memory_equal(p0.dense, p1.dense, sizeof(float) * nd);
+        assert_memory_not_equal(p0.dense, p3.dense, sizeof(float) * nd);
+        tt_model_destroy(m);
+        tt_model_destroy(m1);
+        tt_model_destroy(m3);
+        o.window = false;
+        m = train_both(&ds, &split, &o, NULL, NULL);
+        tt_model_get_info(m, &info);
+        assert_false(info.window);
+        tt_model_destroy(m);
+    }
     /* a failing validation fails the stage with a message */
     base_opts(&o);
     assert_int_equal(tt_stage1_train(&ds, &split, &o, NULL, NULL, &s1, err,
@@ -784,6 +818,17 @@ static void test_stage2_modes(void **state)
                      TT_ERR_INVAL);
     assert_null(m);
     assert_non_null(strstr(err, "validation"));
+    /* a window longer than a model may hold is refused */
+    o.window = true;
+    o.tstar = 5000;
+    o.k = TT_MODEL_WINDOW_MAX + 1;
+    assert_int_equal(tt_stage2_train(&ds, &split, &s1, &o, 1, NULL, NULL,
+                                     NULL, NULL, &m, NULL, err, sizeof err),
+                     TT_ERR_INVAL);
+    assert_non_null(strstr(err, "window"));
+    o.window = false;
+    o.tstar = 20;
+    o.k = 5;
     /* a stage 1 result of another shape is refused */
     o.dim = 9;
     assert_int_equal(tt_stage2_train(&ds, &split, &s1, &o, 1, NULL, NULL,
