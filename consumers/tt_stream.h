@@ -49,8 +49,8 @@
  * lost in the crash is never missing.
  *
  * PARTITIONS.  An assigned partition is paused, its committed offset read
- * (which, read_committed, waits for a previous owner's open transaction to
- * end), its states restored from the changelog from the store's checkpoint
+ * (given, read_committed, only once a previous owner's open transaction
+ * has ended; the other partitions flow meanwhile), its states restored from the changelog from the store's checkpoint
  * to the end (tt_restore, in slices while other partitions flow), then it is
  * sought to the committed offset and resumed: no event of a partition is
  * processed before its state is complete.  A partition being revoked has the

@@ -45,6 +45,10 @@ struct part {
     int64_t resume_at;   /* committed offset read at assignment, or -1 */
     int64_t dropped_min; /* first message dropped while not ready, or -1 */
     uint64_t restore_t0; /* tt_time_mono_ns at the start of the restore */
+    /* Reading the committed offset before the restore (P_PENDING): */
+    uint64_t unstable_t0; /* first found unstable (mono ns), or 0 */
+    uint64_t retry_at;    /* next try not before (mono ns) */
+    uint32_t tries;       /* tries that timed out */
     /* Changelog records of the current batch (partition = this one). */
     uint32_t cl_sent;
     uint32_t cl_acked;

@@ -12,8 +12,19 @@
 #include "common/tt_time.h"
 #include "consumers/tt_stream_int.h"
 
-/* How long a restore waits for a previous owner's transaction to end. */
-#define COMMITTED_WAIT_MS 60000
+/*
+ * A newly assigned partition's committed offset is read with read_committed
+ * semantics: while a previous owner's transaction holding offsets of it is
+ * open (it died committing), the broker answers "unstable" and librdkafka
+ * asks again until its timeout.  That may last until the coordinator aborts
+ * the transaction (transaction.timeout.ms plus its sweep, seconds), so the
+ * loop asks with a short timeout and tries again later, while the other
+ * partitions flow, instead of blocking them all.  The timeout doubles with
+ * each try that timed out (a slow broker), up to COMMITTED_TRY_MAX_MS.
+ */
+#define COMMITTED_TRY_MS 250
+#define COMMITTED_TRY_MAX_MS 4000
+#define COMMITTED_RETRY_MS 500
 
 tt_err_t tt_stream_grow_parts(tt_stream_t *s, int32_t n, char *errstr,
                              size_t errstr_size)
@@ -97,6 +108,8 @@ static void on_assign(tt_stream_t *s, rd_kafka_t *rk,
         p->phase = P_PENDING;
         p->dropped_min = -1;
         p->resume_at = -1;
+        p->unstable_t0 = p->retry_at = 0;
+        p->tries = 0;
     }
     log_parts(s, "assigned", l, "");
 }
@@ -176,25 +189,52 @@ void tt_stream_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static tt_err_t restore_begin(tt_stream_t *s, int32_t p, char *errstr,
                               size_t errstr_size)
 {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    struct part *pt = &s->parts[p];
+    rd_kafka_topic_partition_list_t *l;
     rd_kafka_resp_err_t kerr;
+    uint64_t now = tt_time_mono_ns();
+    int try_ms = COMMITTED_TRY_MS;
     int64_t ck = -1;
     tt_err_t err;
 
+    if (now < pt->retry_at)
+        return TT_ERR_OK;
+    for (uint32_t i = 0; i < pt->tries && try_ms < COMMITTED_TRY_MAX_MS; i++)
+        try_ms *= 2;
+    l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, s->conf->kafka.input_topic, p);
-    /* First the committed offset: read_committed, it waits until a previous
-     * owner's open transaction has committed or aborted, so that the
-     * changelog read next already holds (or never will) that work. */
-    kerr = rd_kafka_committed(s->cons, l, COMMITTED_WAIT_MS);
+    /* First the committed offset: read_committed, it is only given once a
+     * previous owner's open transaction has committed or aborted, so that
+     * the changelog read next already holds (or never will) that work. */
+    kerr = rd_kafka_committed(s->cons, l, try_ms);
     if (!kerr)
         kerr = l->elems[0].err;
     if (kerr) {
         rd_kafka_topic_partition_list_destroy(l);
-        tt_log_warn(s->log, "stream",
-                    "partition %" PRId32 ": committed offset: %s; will retry",
-                    p, rd_kafka_err2str(kerr));
+        if (kerr == RD_KAFKA_RESP_ERR__TIMED_OUT && !pt->unstable_t0)
+            tt_log_info(s->log, "stream",
+                        "partition %" PRId32 ": committed offset not "
+                        "given yet (a previous owner's transaction may be "
+                        "open); the other partitions go on meanwhile",
+                        p);
+        else if (kerr != RD_KAFKA_RESP_ERR__TIMED_OUT)
+            tt_log_warn(s->log, "stream",
+                        "partition %" PRId32 ": committed offset: %s; will "
+                        "retry",
+                        p, rd_kafka_err2str(kerr));
+        if (!pt->unstable_t0)
+            pt->unstable_t0 = now;
+        pt->tries++;
+        pt->retry_at = tt_time_mono_ns() + COMMITTED_RETRY_MS * 1000000ull;
         return TT_ERR_OK;
     }
+    if (pt->unstable_t0)
+        tt_log_info(s->log, "stream",
+                    "partition %" PRId32 ": committed offset given after "
+                    "%.1f s",
+                    p, tt_time_secs(pt->unstable_t0, tt_time_mono_ns()));
+    pt->unstable_t0 = pt->retry_at = 0;
+    pt->tries = 0;
     s->parts[p].resume_at = l->elems[0].offset >= 0 ? l->elems[0].offset : -1;
     s->parts[p].committed = s->parts[p].resume_at;
     rd_kafka_topic_partition_list_destroy(l);

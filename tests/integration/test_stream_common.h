@@ -135,6 +135,7 @@ struct sit {
     int linger_ms;
     bool (*stopping)(void *arg);
     void *stopping_arg;
+    tt_log_t *log;
 };
 
 static inline void sit_set(struct sit *t, const char *key,
@@ -249,6 +250,7 @@ static inline void sit_start(struct sit_runner *r, const struct sit *t,
     opts.linger_ms = t->linger_ms;
     opts.stopping = t->stopping;
     opts.stopping_arg = t->stopping_arg;
+    opts.log = t->log;
     if (tt_stream_new(&r->s, &t->conf, &m, &opts, errstr, sizeof(errstr)))
         fail_msg("stream: %s", errstr);
     assert_null(m);
