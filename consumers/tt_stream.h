@@ -50,10 +50,11 @@
  *
  * PARTITIONS.  An assigned partition is paused, its committed offset read
  * (given, read_committed, only once a previous owner's open transaction
- * has ended; the other partitions flow meanwhile), its states restored from the changelog from the store's checkpoint
- * to the end (tt_restore, in slices while other partitions flow), then it is
- * sought to the committed offset and resumed: no event of a partition is
- * processed before its state is complete.  A partition being revoked has the
+ * has ended; the other partitions flow meanwhile), its states restored
+ * from the changelog from the store's checkpoint to the end (tt_restore, in
+ * slices while other partitions flow), then it is sought to the committed
+ * offset and resumed: no event of a partition is processed before its
+ * state is complete.  A partition being revoked has the
  * open batch committed in the rebalance callback first; a lost one (session
  * timeout) is abandoned without committing.  Local state of a revoked
  * partition is kept, so that getting it back costs only the changelog delta.
