@@ -3,7 +3,7 @@
  * assembler of consumers/tt_modelsub, without a broker:
  *  - round trip bit for bit: the assembled model saves to exactly the bytes
  *    of the canonical form of the published one (all shapes: 2TS-Plus or
- *    not, features, GRU baseline, 64-bit seeds, cutoffs), in any record
+ *    not, features, GRU baseline, sliding window, 64-bit seeds, cutoffs), in any record
  *    order across partitions;
  *  - chunking: no record over the limit, USERS chunks on the partition
  *    their users hash to, stable keys;
@@ -262,6 +262,7 @@ static void round_trip(void **state)
         {8, 0, 30, 0, 0, 0, UINT64_C(0xfedcba9876543210)},
         {12, 4, 17, 9, 3, TT_MODEL_FLAG_PLUS | TT_MODEL_FLAG_FEATURES, 7},
         {6, 0, 11, 0, 1, TT_MODEL_FLAG_GRU_ALL, 1},
+        {8, 0, 12, 5, 4, TT_MODEL_FLAG_PLUS | TT_MODEL_FLAG_WINDOW, 3},
         {1, 0, 1, 1, 0, 0, 0},
     };
 
