@@ -172,6 +172,12 @@ tt_err_t tt_stream_recover(tt_stream_t *s, rd_kafka_resp_err_t code,
                            bool fatal, const char *msg, char *errstr,
                            size_t errstr_size);
 
+/* Seeks the consumer's partitions in l to their offsets (waiting up to
+ * 30 s for the fetcher to take them): TT_ERR_KAFKA naming `what` and the
+ * partition on failure. */
+tt_err_t tt_stream_seek(tt_stream_t *s, rd_kafka_topic_partition_list_t *l,
+                        const char *what, char *errstr, size_t errstr_size);
+
 /* Seeks every ready partition back to its committed offset. */
 tt_err_t tt_stream_rewind(tt_stream_t *s, char *errstr, size_t errstr_size);
 

@@ -267,25 +267,21 @@ static tt_err_t restore_end(tt_stream_t *s, int32_t p, char *errstr,
     struct part *pt = &s->parts[p];
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     int64_t at = pt->resume_at >= 0 ? pt->resume_at : pt->dropped_min;
-    rd_kafka_error_t *error = NULL;
+    char what[64];
+    tt_err_t err = TT_ERR_OK;
 
     rd_kafka_topic_partition_list_add(l, s->conf->kafka.input_topic, p)
         ->offset = at;
     if (s->cache)
         tt_ucache_forget_partition(s->cache, p);
+    snprintf(what, sizeof(what), "partition %" PRId32, p);
     if (at >= 0)
-        error = rd_kafka_seek_partitions(s->cons, l, 30000);
-    if (!error)
+        err = tt_stream_seek(s, l, what, errstr, errstr_size);
+    if (!err)
         rd_kafka_resume_partitions(s->cons, l);
     rd_kafka_topic_partition_list_destroy(l);
-    if (error) {
-        tt_err_t err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
-                               "partition %" PRId32 ": seek: %s", p,
-                               rd_kafka_error_string(error));
-
-        rd_kafka_error_destroy(error);
+    if (err)
         return err;
-    }
     pt->phase = P_READY;
     pt->dropped_min = -1;
     tt_metrics_add(s->metrics, TT_M_RESTORES, 1);

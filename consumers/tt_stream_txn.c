@@ -22,6 +22,8 @@
 #define FATAL_RECREATIONS_MAX 5
 /* Consecutive store write failures before stopping. */
 #define STORE_FAILURES_MAX 3
+/* Longest a seek waits for the fetcher to take it (it is local: fast). */
+#define SEEK_WAIT_MS 30000
 
 uint64_t tt_stream_cpu_ns(void)
 {
@@ -67,12 +69,42 @@ static int64_t reset_offset(const tt_stream_t *s)
     return RD_KAFKA_OFFSET_BEGINNING;
 }
 
+tt_err_t tt_stream_seek(tt_stream_t *s, rd_kafka_topic_partition_list_t *l,
+                        const char *what, char *errstr, size_t errstr_size)
+{
+    rd_kafka_error_t *error;
+    int wait = SEEK_WAIT_MS;
+
+    /* librdkafka before 2.1.0 waits for rd_kafka_seek_partitions() in
+     * microseconds, not the milliseconds it is given (its PR #4230): 30000
+     * meant 30 ms, which a loaded machine exceeds, and a seek that timed
+     * out stopped the stream. */
+    if (rd_kafka_version() < 0x020100ff)
+        wait = SEEK_WAIT_MS * 1000;
+    error = rd_kafka_seek_partitions(s->cons, l, wait);
+    if (error) {
+        tt_err_t err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                               "%s: seek: %s", what,
+                               rd_kafka_error_string(error));
+
+        rd_kafka_error_destroy(error);
+        return err;
+    }
+    for (int i = 0; i < l->cnt; i++)
+        if (l->elems[i].err)
+            return tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                           "%s: seek partition %" PRId32 ": %s", what,
+                           l->elems[i].partition,
+                           rd_kafka_err2str(l->elems[i].err));
+    return TT_ERR_OK;
+}
+
 tt_err_t tt_stream_rewind(tt_stream_t *s, char *errstr, size_t errstr_size)
 {
     rd_kafka_topic_partition_list_t *l;
-    rd_kafka_error_t *error;
     rd_kafka_resp_err_t kerr;
     const char *topic = s->conf->kafka.input_topic;
+    tt_err_t err;
 
     s->need_rewind = false;
     l = rd_kafka_topic_partition_list_new(s->n_parts > 0 ? s->n_parts : 1);
@@ -96,16 +128,10 @@ tt_err_t tt_stream_rewind(tt_stream_t *s, char *errstr, size_t errstr_size)
         if (e->offset < 0)
             e->offset = reset_offset(s);
     }
-    error = rd_kafka_seek_partitions(s->cons, l, 30000);
+    err = tt_stream_seek(s, l, "rewind", errstr, errstr_size);
     rd_kafka_topic_partition_list_destroy(l);
-    if (error) {
-        tt_err_t err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
-                               "rewind: seek: %s",
-                               rd_kafka_error_string(error));
-
-        rd_kafka_error_destroy(error);
+    if (err)
         return err;
-    }
     tt_log_info(s->log, "stream", "rewound to the committed offsets");
     return TT_ERR_OK;
 }
