@@ -222,10 +222,42 @@ bool tt_proc_user_dirty(const tt_proc_t *p, size_t i)
     return p->users[i].dirty;
 }
 
-/* Whether history entry `e` moves a user in `cell` given the cutoff. */
-static bool entry_counts(uint8_t cell, int64_t cut, int64_t offset)
+/* Whether a history entry at `offset` moves a user in `cell` given the
+ * cutoff: every entry, except that the active cell of a model without a
+ * window starts at the training cutoff (a window model's active cell runs
+ * over the last K items whichever side of the cutoff they fall). */
+static bool entry_counts(const struct tt_proc_view *v, uint8_t cell,
+                         int64_t cut, int64_t offset)
 {
-    return cell == TT_USTATE_CELL_INACTIVE || cut < 0 || offset >= cut;
+    return cell == TT_USTATE_CELL_INACTIVE || v->info.window || cut < 0 ||
+           offset >= cut;
+}
+
+/* The active cell of a window model: tt_model_user_state over the user's
+ * last K known items (the only ones it reads), so the stream computes
+ * exactly what the model library and the backtest compute. */
+static uint32_t recompute_window(const struct tt_proc_view *v,
+                                 int64_t user_id, const struct tt_user_state *s,
+                                 struct tt_user_run *run)
+{
+    const float *xs[TT_MODEL_WINDOW_MAX];
+    uint32_t n = 0, k = v->info.k < TT_MODEL_WINDOW_MAX ? v->info.k
+                                                         : TT_MODEL_WINDOW_MAX;
+    uint32_t j = s->hist_len;
+
+    while (j > 0 && n < k) {
+        if (tt_model_item(v->model, s->hist[--j].item_id))
+            n++;
+    }
+    n = 0;
+    for (; j < s->hist_len; j++) {
+        const float *x = tt_model_item(v->model, s->hist[j].item_id);
+
+        if (x)
+            xs[n++] = x;
+    }
+    tt_model_user_state(v->model, user_id, true, xs, n, run);
+    return n;
 }
 
 uint32_t tt_proc_recompute(const struct tt_proc_view *v, int32_t partition,
@@ -234,14 +266,19 @@ uint32_t tt_proc_recompute(const struct tt_proc_view *v, int32_t partition,
 {
     const tt_model_t *m = v->model;
     int64_t cut = tt_proc_view_cutoff(v, partition);
+    bool allow = s->count > v->info.tstar;
     uint32_t steps = 0;
 
-    tt_model_user_start(m, user_id, s->count > v->info.tstar, run);
+    if (v->info.window && allow && tt_model_phi(m, user_id)) {
+        steps = recompute_window(v, user_id, s, run);
+        goto out;
+    }
+    tt_model_user_start(m, user_id, allow, run);
     for (uint32_t j = 0; j < s->hist_len; j++) {
         const struct tt_ustate_item *e = &s->hist[j];
         const float *x;
 
-        if (!entry_counts((uint8_t)run->cell, cut, e->offset))
+        if (!entry_counts(v, (uint8_t)run->cell, cut, e->offset))
             continue;
         x = tt_model_item(m, e->item_id);
         if (!x)
@@ -249,6 +286,7 @@ uint32_t tt_proc_recompute(const struct tt_proc_view *v, int32_t partition,
         tt_model_user_step(m, run, x);
         steps++;
     }
+out:
     memcpy(s->emb, run->h, v->info.dim * sizeof(float));
     s->dim = v->info.dim;
     s->cell = (uint8_t)run->cell;
@@ -274,7 +312,7 @@ static void resume_run(const struct tt_proc_view *v, int64_t cut,
     for (uint32_t j = upto; j-- > 0;) {
         const float *x;
 
-        if (!entry_counts(s->cell, cut, s->hist[j].offset))
+        if (!entry_counts(v, s->cell, cut, s->hist[j].offset))
             continue;
         x = tt_model_item(v->model, s->hist[j].item_id);
         if (x) {
@@ -329,12 +367,15 @@ static void apply(tt_proc_t *p, const struct tt_proc_view *v, size_t i)
              tt_model_phi(m, in->ev.user_id) != NULL;
     cell = active ? TT_USTATE_CELL_ACTIVE : TT_USTATE_CELL_INACTIVE;
     x = tt_model_item(m, in->ev.item_id);
+    /* A window model's active cell drops its oldest item as each new one
+     * comes, which no single step can do: such users are recomputed over
+     * their last K items (K steps) on every event. */
     incremental = !dropped && s->count > 1 &&
                   s->model_version == v->info.version && s->cell == cell &&
-                  s->dim == v->info.dim;
+                  s->dim == v->info.dim && !(v->info.window && active);
     o->q = p->q_buf + (size_t)i * v->info.dim;
     if (incremental) {
-        bool step = x && entry_counts(cell, cut, in->offset);
+        bool step = x && entry_counts(v, cell, cut, in->offset);
 
         if (step) {
             /* A step makes x the last item: 2TS-Plus needs no look-back. */
@@ -357,7 +398,7 @@ static void apply(tt_proc_t *p, const struct tt_proc_view *v, size_t i)
         p->stats.steps += n;
         p->stats.recomputes++;
         o->recomputed = true;
-        o->stepped = x && entry_counts(cell, cut, in->offset);
+        o->stepped = x && entry_counts(v, cell, cut, in->offset);
     }
     o->applied = true;
     o->unknown_item = x == NULL;

@@ -16,10 +16,15 @@
  *           INACTIVE otherwise (new users, inactive users, and users who
  *                    crossed t* since the model was trained: they keep the
  *                    inactive cell until a model holds a phi_u for them).
- *   ACTIVE:   h = phi_u, then one step of the active GRU per retained event
- *             at or after the model's training cutoff of the user's input
- *             partition (offset >= cutoff; every retained event when the
- *             model has no cutoff for that partition);
+ *   ACTIVE, window model (info.window, the default of `twotime train`):
+ *             tt_model_user_state() over the retained events: h = phi_u,
+ *             then one step of the active GRU per event of the user's last
+ *             K known items, whichever side of the cutoff (recomputed on
+ *             every event: K steps);
+ *   ACTIVE, other models: h = phi_u, then one step of the active GRU per
+ *             retained event at or after the model's training cutoff of the
+ *             user's input partition (offset >= cutoff; every retained event
+ *             when the model has no cutoff for that partition);
  *   INACTIVE: h = psi, then one step of the inactive GRU per retained event.
  *   An item the model does not know is kept in the history and counted but
  *   takes no step; under a later model that knows it, it does.

@@ -31,8 +31,8 @@
 
 /* A random model: users with an even id have a phi_u; cutoffs per
  * partition at `cut` (none when cut < 0). */
-static tt_model_t *make_model(uint64_t seed, uint64_t version, bool plus,
-                              uint32_t n_items, int64_t cut)
+static tt_model_t *make_model_w(uint64_t seed, uint64_t version, bool plus,
+                                uint32_t n_items, int64_t cut, bool window)
 {
     struct tt_rng rng;
     struct tt_model_parts parts;
@@ -71,7 +71,8 @@ static tt_model_t *make_model(uint64_t seed, uint64_t version, bool plus,
     parts.dim = DIM;
     parts.tstar = TSTAR;
     parts.k = 3;
-    parts.flags = plus ? TT_MODEL_FLAG_PLUS : 0;
+    parts.flags = (plus ? TT_MODEL_FLAG_PLUS : 0) |
+                  (window ? TT_MODEL_FLAG_WINDOW : 0);
     parts.version = version;
     parts.seed = seed;
     parts.n_items = n_items;
@@ -90,6 +91,12 @@ static tt_model_t *make_model(uint64_t seed, uint64_t version, bool plus,
     free(item_ids);
     free(user_ids);
     return m;
+}
+
+static tt_model_t *make_model(uint64_t seed, uint64_t version, bool plus,
+                              uint32_t n_items, int64_t cut)
+{
+    return make_model_w(seed, version, plus, n_items, cut, false);
 }
 
 /* ---- the reference: histories and the model library only ---------------- */
@@ -154,16 +161,21 @@ static enum tt_cell ref_query(const tt_model_t *m, int p, int64_t u, float *q)
     const struct ref_user *r = &ref[p][u];
     int64_t cut = ref_cutoff(m, p);
 
-    tt_model_get_info(m, &info);
-    tt_model_user_start(m, u, r->count > info.tstar, &ref_run);
-    for (uint32_t j = 0; j < r->n; j++) {
-        const float *x = tt_model_item(m, r->item[j]);
+    const float *xs[REF_HIST_MAX];
+    bool active;
+    size_t n = 0;
 
-        if (ref_run.cell == TT_CELL_ACTIVE && cut >= 0 && r->off[j] < cut)
+    /* The model library's one definition: tt_model_user_state over the
+     * retained items, without the cutoff's items for a non-window active
+     * cell (tt_model.h). */
+    tt_model_get_info(m, &info);
+    active = r->count > info.tstar && tt_model_phi(m, u) != NULL;
+    for (uint32_t j = 0; j < r->n; j++) {
+        if (active && !info.window && cut >= 0 && r->off[j] < cut)
             continue;
-        if (x)
-            tt_model_user_step(m, &ref_run, x);
+        xs[n++] = tt_model_item(m, r->item[j]);
     }
+    tt_model_user_state(m, u, r->count > info.tstar, xs, n, &ref_run);
     tt_model_user_query(m, &ref_run, q);
     return ref_run.cell;
 }
@@ -319,9 +331,10 @@ static void check_against_reference(const tt_model_t *m, uint32_t hmax,
     }
 }
 
-static void test_reference(bool plus, int64_t cut, uint32_t hmax)
+static void test_reference_w(bool plus, int64_t cut, uint32_t hmax,
+                             bool window)
 {
-    tt_model_t *m = make_model(11, 3, plus, N_ITEMS, cut);
+    tt_model_t *m = make_model_w(11, 3, plus, N_ITEMS, cut, window);
     struct tt_proc_view v;
     size_t sizes[] = {1, 7, 64, 3, 30};
 
@@ -334,6 +347,11 @@ static void test_reference(bool plus, int64_t cut, uint32_t hmax)
     check_against_reference(m, hmax, N_EV, res_a);
     tt_proc_view_release(&v);
     tt_model_destroy(m);
+}
+
+static void test_reference(bool plus, int64_t cut, uint32_t hmax)
+{
+    test_reference_w(plus, cut, hmax, false);
 }
 
 /* (1) Outputs equal the reference, bit for bit, in every model variant. */
@@ -355,6 +373,16 @@ static void reference_cutoff(void **st)
     (void)st;
     test_reference(true, 150, 16);
     test_reference(false, 150, 64);
+}
+
+/* A window model: active users follow their last K items across the
+ * cutoff, recomputed on every event; with a tiny history too. */
+static void reference_window(void **st)
+{
+    (void)st;
+    test_reference_w(false, 150, 16, true);
+    test_reference_w(true, 150, 64, true);
+    test_reference_w(true, -1, 4, true);
 }
 
 /* Retention: a tiny history drops its oldest half again and again; every
@@ -646,6 +674,7 @@ int main(void)
         cmocka_unit_test(reference_plain),
         cmocka_unit_test(reference_plus),
         cmocka_unit_test(reference_cutoff),
+        cmocka_unit_test(reference_window),
         cmocka_unit_test(reference_retention),
         cmocka_unit_test(batch_composition),
         cmocka_unit_test(routing),
