@@ -90,8 +90,13 @@ tt_err_t tt_stream_seek(tt_stream_t *s, rd_kafka_topic_partition_list_t *l,
         rd_kafka_error_destroy(error);
         return err;
     }
+    /* __STATE: the partition's fetcher has not started yet (librdkafka
+     * still reads the committed offsets of the assignment it came with,
+     * all at once, and waits while any of them is unstable).  It will start
+     * at the committed offset, which is where a seek here is meant to put
+     * it (a partition that fetched anything has started). */
     for (int i = 0; i < l->cnt; i++)
-        if (l->elems[i].err)
+        if (l->elems[i].err && l->elems[i].err != RD_KAFKA_RESP_ERR__STATE)
             return tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
                            "%s: seek partition %" PRId32 ": %s", what,
                            l->elems[i].partition,
