@@ -20,6 +20,7 @@ struct rpart {
     int64_t next;  /* next changelog offset to apply; -1: the beginning */
     bool touched;  /* applied records since the last store commit */
     bool done;     /* reached the end; reported by the next step */
+    bool assigned; /* in the consumer's assignment */
 };
 
 struct tt_restore_s {
@@ -173,27 +174,60 @@ static struct rpart *find(const tt_restore_t *r, int32_t partition)
     return NULL;
 }
 
-/* Assigns every partition still restoring at its next offset. */
-static tt_err_t reassign(tt_restore_t *r, char *errstr, size_t errstr_size)
+/*
+ * The consumer's assignment changes one partition at a time (incremental
+ * assign and unassign), never as a whole: librdkafka 2.0.2 aborts the
+ * process (assertion rktp_started in rd_kafka_assignment_partition_stopped)
+ * when a whole assignment is replaced again before the fetch stops of the
+ * previous replacement were served, which restores starting and ending in
+ * quick succession did (test_stream_restore).
+ */
+
+/* Adds rp's partition to the assignment at its next offset. */
+static tt_err_t assign_part(tt_restore_t *r, struct rpart *rp, char *errstr,
+                            size_t errstr_size)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_error_t *error;
+    tt_err_t err = TT_ERR_OK;
+
+    rd_kafka_topic_partition_list_add(l, r->topic, rp->partition)->offset =
+        rp->next >= 0 ? rp->next : RD_KAFKA_OFFSET_BEGINNING;
+    error = rd_kafka_incremental_assign(r->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (error) {
+        err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                      "restore: assign %s [%" PRId32 "]: %s", r->topic,
+                      rp->partition, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        return err;
+    }
+    rp->assigned = true;
+    return TT_ERR_OK;
+}
+
+/* Takes rp's partition out of the assignment, if there. */
+static tt_err_t unassign_part(tt_restore_t *r, struct rpart *rp,
+                              char *errstr, size_t errstr_size)
 {
     rd_kafka_topic_partition_list_t *l;
-    rd_kafka_resp_err_t kerr;
+    rd_kafka_error_t *error;
+    tt_err_t err;
 
-    l = rd_kafka_topic_partition_list_new((int)(r->n_parts ? r->n_parts : 1));
-    for (size_t i = 0; i < r->n_parts; i++) {
-        if (r->parts[i].done)
-            continue;
-        rd_kafka_topic_partition_list_add(l, r->topic, r->parts[i].partition)
-            ->offset = r->parts[i].next >= 0 ? r->parts[i].next
-                                             : RD_KAFKA_OFFSET_BEGINNING;
-    }
-    kerr = rd_kafka_assign(r->rk, l->cnt ? l : NULL);
+    if (!rp->assigned)
+        return TT_ERR_OK;
+    l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, r->topic, rp->partition);
+    error = rd_kafka_incremental_unassign(r->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
-    if (kerr)
-        return tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
-                       "restore: assign %s: %s", r->topic,
-                       rd_kafka_err2str(kerr));
-    return TT_ERR_OK;
+    rp->assigned = false;
+    if (!error)
+        return TT_ERR_OK;
+    err = tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
+                  "restore: unassign %s [%" PRId32 "]: %s", r->topic,
+                  rp->partition, rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return err;
 }
 
 /* Commits the records applied so far with the checkpoints they reach. */
@@ -229,6 +263,8 @@ tt_err_t tt_restore_start(tt_restore_t *r, int32_t partition, char *errstr,
 
     if (rp && !rp->done)
         return TT_ERR_OK;
+    if (rp && (err = unassign_part(r, rp, errstr, errstr_size)))
+        return err;
     if (tt_state_has_partition(r->st, partition)) {
         err = tt_restore_checkpoint(r->st, partition, &off, errstr,
                                     errstr_size);
@@ -255,12 +291,13 @@ tt_err_t tt_restore_start(tt_restore_t *r, int32_t partition, char *errstr,
             r->cap_parts = cap;
         }
         rp = &r->parts[r->n_parts++];
+        rp->assigned = false;
     }
     rp->partition = partition;
     rp->next = off;
     rp->touched = false;
     rp->done = false;
-    return reassign(r, errstr, errstr_size);
+    return assign_part(r, rp, errstr, errstr_size);
 }
 
 static void remove_part(tt_restore_t *r, struct rpart *rp)
@@ -277,10 +314,10 @@ tt_err_t tt_restore_cancel(tt_restore_t *r, int32_t partition, char *errstr,
     if (!rp)
         return TT_ERR_OK;
     err = flush(r, errstr, errstr_size);
-    if (err)
-        return err;
-    remove_part(r, find(r, partition));
-    return reassign(r, errstr, errstr_size);
+    if (!err)
+        err = unassign_part(r, rp, errstr, errstr_size);
+    remove_part(r, rp);
+    return err;
 }
 
 bool tt_restore_active(const tt_restore_t *r, int32_t partition)
@@ -319,7 +356,8 @@ static tt_err_t restart(tt_restore_t *r, struct rpart *rp, char *errstr,
         return err;
     rp->next = -1;
     r->stats.restarts++;
-    return reassign(r, errstr, errstr_size);
+    err = unassign_part(r, rp, errstr, errstr_size);
+    return err ? err : assign_part(r, rp, errstr, errstr_size);
 }
 
 static tt_err_t apply(tt_restore_t *r, struct rpart *rp,
@@ -405,6 +443,10 @@ tt_err_t tt_restore_step(tt_restore_t *r, int budget_ms, int32_t *done,
     err = flush(r, errstr, errstr_size);
     if (err)
         return err;
+    for (size_t i = 0; i < r->n_parts && ended; i++)
+        if (r->parts[i].done &&
+            (err = unassign_part(r, &r->parts[i], errstr, errstr_size)))
+            return err;
     for (size_t i = 0; i < r->n_parts && *n_done < cap;) {
         if (r->parts[i].done) {
             done[(*n_done)++] = r->parts[i].partition;
@@ -414,8 +456,6 @@ tt_err_t tt_restore_step(tt_restore_t *r, int budget_ms, int32_t *done,
             i++;
         }
     }
-    if (ended)
-        return reassign(r, errstr, errstr_size);
     return TT_ERR_OK;
 }
 
