@@ -18,7 +18,6 @@
 #include "cli/tt_cli.h"
 #include "common/tt_time.h"
 #include "consumers/tt_kcons.h"
-#include "producers/tt_admin.h"
 #include "producers/tt_ukey.h"
 #include "schemas/tt_codec.h"
 
@@ -173,30 +172,6 @@ static void handle(const struct consume_opts *o, tt_codec_t *codec,
         print_event(o, m, &ev);
 }
 
-static int check_topic(const struct tt_conf_kafka *kc, const char *topic,
-                       int *parts)
-{
-    tt_admin_t *admin;
-    char errstr[512];
-    tt_err_t err;
-
-    err = tt_admin_new(&admin, kc, errstr, sizeof(errstr));
-    if (!err && !tt_admin_reachable(admin, ADMIN_TIMEOUT_MS))
-        err = tt_errf(TT_ERR_TIMEOUT, errstr, sizeof(errstr),
-                      "no Kafka broker answers within %d s (start one with "
-                      "scripts/kafka start)",
-                      ADMIN_TIMEOUT_MS / 1000);
-    if (!err)
-        err = tt_admin_partitions(admin, topic, ADMIN_TIMEOUT_MS, parts,
-                                  errstr, sizeof(errstr));
-    tt_admin_destroy(admin);
-    if (err) {
-        tt_cli_error(CMD, "%s (brokers %s)", errstr, kc->brokers);
-        return err == TT_ERR_CONF ? TT_EXIT_USAGE : TT_EXIT_FAIL;
-    }
-    return TT_EXIT_OK;
-}
-
 static int consume_loop(const struct consume_opts *o, tt_kcons_t *c,
                         tt_codec_t *codec, float *emb,
                         struct consume_counts *cnt)
@@ -254,7 +229,8 @@ static int run(const struct tt_conf *conf, const struct consume_opts *o)
     uint64_t t0;
     int parts = 0, rc;
 
-    rc = check_topic(&conf->kafka, topic, &parts);
+    rc = tt_cli_topic_partitions(CMD, &conf->kafka, topic, ADMIN_TIMEOUT_MS,
+                                 &parts);
     if (rc)
         return rc;
     if (tt_codec_new(&codec, errstr, sizeof(errstr))) {

@@ -28,7 +28,6 @@
 #include "cli/tt_cli.h"
 #include "cli/tt_kread.h"
 #include "common/tt_time.h"
-#include "producers/tt_admin.h"
 #include "schemas/tt_codec.h"
 #include "schemas/tt_container.h"
 
@@ -335,30 +334,6 @@ static tt_err_t writer_close(struct writer *w, const char *out, bool ok,
 
 /* ---- the run ---- */
 
-static int partitions_of(const struct tt_conf_kafka *kc, const char *topic,
-                         int *parts)
-{
-    tt_admin_t *admin;
-    char errstr[512];
-    tt_err_t err;
-
-    err = tt_admin_new(&admin, kc, errstr, sizeof(errstr));
-    if (!err && !tt_admin_reachable(admin, ADMIN_TIMEOUT_MS))
-        err = tt_errf(TT_ERR_TIMEOUT, errstr, sizeof(errstr),
-                      "no Kafka broker answers within %d s (start one with "
-                      "scripts/kafka start)",
-                      ADMIN_TIMEOUT_MS / 1000);
-    if (!err)
-        err = tt_admin_partitions(admin, topic, ADMIN_TIMEOUT_MS, parts,
-                                  errstr, sizeof(errstr));
-    tt_admin_destroy(admin);
-    if (err) {
-        tt_cli_error(CMD, "%s (brokers %s)", errstr, kc->brokers);
-        return err == TT_ERR_CONF ? TT_EXIT_USAGE : TT_EXIT_FAIL;
-    }
-    return TT_EXIT_OK;
-}
-
 /* The [start, end) of every partition from the options. */
 static tt_err_t plan_ranges(tt_kread_t *r, const struct dump_opts *o,
                             int64_t *start, int64_t *end, char *errstr,
@@ -516,7 +491,8 @@ static int run(const struct tt_conf *conf, const struct dump_opts *o)
     double secs;
     struct stat st;
 
-    rc = partitions_of(&conf->kafka, topic, &parts);
+    rc = tt_cli_topic_partitions(CMD, &conf->kafka, topic, ADMIN_TIMEOUT_MS,
+                                 &parts);
     if (rc)
         return rc;
     memset(&w, 0, sizeof(w));

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "producers/tt_admin.h"
+
 /* The one mutable global: set only by the signal handler. */
 static volatile sig_atomic_t stopping;
 
@@ -97,4 +99,28 @@ void tt_cli_openblas_fix(int argc, char **argv)
     /* exec failed: carry on with the slow kernels */
     unsetenv("OPENBLAS_CORETYPE");
     free(args);
+}
+
+int tt_cli_topic_partitions(const char *cmd, const struct tt_conf_kafka *kc,
+                            const char *topic, int timeout_ms, int *parts)
+{
+    tt_admin_t *admin;
+    char errstr[512];
+    tt_err_t err;
+
+    err = tt_admin_new(&admin, kc, errstr, sizeof(errstr));
+    if (!err && !tt_admin_reachable(admin, timeout_ms))
+        err = tt_errf(TT_ERR_TIMEOUT, errstr, sizeof(errstr),
+                      "no Kafka broker answers within %d s (start one with "
+                      "scripts/kafka start)",
+                      timeout_ms / 1000);
+    if (!err)
+        err = tt_admin_partitions(admin, topic, timeout_ms, parts, errstr,
+                                  sizeof(errstr));
+    tt_admin_destroy(admin);
+    if (err) {
+        tt_cli_error(cmd, "%s (brokers %s)", errstr, kc->brokers);
+        return err == TT_ERR_CONF ? TT_EXIT_USAGE : TT_EXIT_FAIL;
+    }
+    return TT_EXIT_OK;
 }

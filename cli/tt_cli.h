@@ -32,6 +32,15 @@ enum {
 int tt_cli_load_conf(struct tt_conf *conf, const char *path,
                      char *const *sets, int n_sets);
 
+/*
+ * The partition count of an existing `topic`, for commands that read one:
+ * checks that a broker answers within `timeout_ms` first, so that a missing
+ * broker is said as such.  On failure prints the error and returns
+ * TT_EXIT_USAGE (configuration) or TT_EXIT_FAIL.
+ */
+int tt_cli_topic_partitions(const char *cmd, const struct tt_conf_kafka *kc,
+                            const char *topic, int timeout_ms, int *parts);
+
 /* Prints "twotime <cmd>: <message>" to stderr. */
 void tt_cli_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
