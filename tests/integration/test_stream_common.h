@@ -210,7 +210,7 @@ static inline void sit_release(struct sit *t)
     tt_itest_delete_topic(&t->conf.kafka, t->cl);
     tt_itest_delete_topic(&t->conf.kafka, t->dlq);
     tt_conf_release(&t->conf);
-    if (getenv("TT_TEST_KEEP")) {
+    if (getenv("TT_TEST_KEEP") && getenv("TT_TEST_KEEP")[0]) {
         fprintf(stderr, "kept %s\n", t->dir);
         return;
     }
