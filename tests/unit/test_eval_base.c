@@ -18,38 +18,7 @@
 #include "model/tt_eval.h"
 #include "model/tt_eval_base.h"
 
-static struct tt_eval_opts opts_default(void)
-{
-    struct tt_eval_opts o = {
-        .negatives = 499, .seed = 7, .max_scored = 0, .threads = 1,
-        .tstar = 3};
-    return o;
-}
-
-/* A random log: n events of n_users users over n_items items, times
- * increasing; items >= n_items_train appear only after `new_after`. */
-static void make_ds(struct tt_dataset *ds, size_t n, uint32_t n_users,
-                    uint32_t n_items, uint32_t n_new_items, size_t new_after,
-                    uint64_t seed)
-{
-    struct tt_rng rng;
-
-    tt_rng_seed(&rng, seed, 0);
-    assert_int_equal(tt_dataset_init(ds), TT_ERR_OK);
-    for (size_t i = 0; i < n; i++) {
-        struct tt_event ev = {.ts_ms = 1000 + (int64_t)i,
-                              .category = TT_EVENT_NO_CATEGORY};
-        /* skewed users: low ids are busy */
-        uint64_t a = tt_rng_below(&rng, n_users), b = tt_rng_below(&rng, n_users);
-
-        ev.user_id = 100 + (int64_t)(a < b ? a : b);
-        ev.item_id = 5000 + (int64_t)tt_rng_below(&rng, n_items);
-        if (n_new_items && i >= new_after && tt_rng_below(&rng, 5) == 0)
-            ev.item_id = 9000 + (int64_t)tt_rng_below(&rng, n_new_items);
-        assert_int_equal(tt_dataset_add(ds, &ev), TT_ERR_OK);
-    }
-    assert_int_equal(tt_dataset_finish(ds), TT_ERR_OK);
-}
+#include "tests/unit/eval_fixture.h"
 
 /* ---------------------------------------------------------- baselines */
 
