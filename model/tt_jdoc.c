@@ -489,6 +489,10 @@ static tt_err_t close_container(struct parser *ps, struct tt_jval *v,
     if (n > UINT32_MAX)
         return fail(ps, v->offset, TT_ERR_RANGE, "too many elements");
     v->n = (uint32_t)n;
+    if (n == 0) {       /* the stack may still be unallocated (NULL) */
+        v->u.items = NULL;
+        return TT_ERR_OK;
+    }
     if (v->type == TT_JOBJECT) {
         struct tt_jmember *m = arena_alloc(ps->doc, n * sizeof(*m));
 
