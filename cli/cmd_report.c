@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "cli/tt_cli.h"
-#include "model/tt_report.h"
+#include "report/tt_report.h"
 
 #define CMD "report"
 

@@ -1,6 +1,6 @@
 /*
  * Unit tests of the strict JSON reader (model/tt_jdoc) and of the backtest
- * report (model/tt_report): values and escapes, every kind of malformed
+ * report (report/tt_report): values and escapes, every kind of malformed
  * input with the byte offset it is reported at, limits, a round trip
  * through the JSON writer (model/tt_json); a report from the fixture
  * tests/data/report_small.json with figures (gnuplot must be installed:
@@ -27,7 +27,7 @@
 
 #include "model/tt_jdoc.h"
 #include "model/tt_json.h"
-#include "model/tt_report.h"
+#include "report/tt_report.h"
 
 /* ---- helpers ---- */
 

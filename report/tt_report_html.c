@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "model/tt_report_int.h"
+#include "report/tt_report_int.h"
 
 #define FILE_MAX 4096
 #define PNG_MAX ((size_t)32 << 20)

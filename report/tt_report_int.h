@@ -1,7 +1,7 @@
 /*
  * tt_report_int: what the report's files share (tt_report.c reads and
  * checks the JSON into struct tt_rp_data; tt_report_plot.c draws it;
- * tt_report_html.c writes the page).  Internal to model/.
+ * tt_report_html.c writes the page).  Internal to report/.
  */
 #ifndef TT_REPORT_INT_H
 #define TT_REPORT_INT_H
@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "common/tt_err.h"
-#include "model/tt_report.h"
+#include "report/tt_report.h"
 
 /* Bounds of what a report holds; a JSON beyond them is refused, not
  * truncated. */

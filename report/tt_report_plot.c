@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "common/tt_time.h"
-#include "model/tt_report_int.h"
+#include "report/tt_report_int.h"
 
 #define FILE_MAX 4096
 #define SCRIPT "report.gp"

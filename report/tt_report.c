@@ -4,7 +4,7 @@
  * byte offset; the first error sticks, so a section reads all its fields
  * and checks once.
  */
-#include "model/tt_report.h"
+#include "report/tt_report.h"
 
 #include <errno.h>
 #include <math.h>
@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "model/tt_jdoc.h"
-#include "model/tt_report_int.h"
+#include "report/tt_report_int.h"
 
 #define PATH_MAX_LEN 4096
 #define DEFAULT_TIMEOUT_MS 60000
