@@ -38,6 +38,7 @@
 #include "model/tt_model.h"
 #include "model/tt_softmax.h"
 #include "model/tt_train_int.h"
+#include "model/tt_warm.h"
 
 #define MAX_THREADS 256
 /* The largest offer set of the shared-negatives path (its buffers live on
@@ -509,6 +510,9 @@ tt_err_t tt_stage1_train(const struct tt_dataset *ds,
         s->x[i] = (float)(0.1 * tt_rng_normal(&rng));
     for (size_t i = 0; i < nc * s->fd; i++)
         s->g[i] = (float)(0.1 * tt_rng_normal(&rng));
+    if (opts->warm && tt_warm_stage1(opts->warm, ds, s->d, s->fd, s->phi,
+                                     s->x, s->g, s->cat, (uint32_t)nc))
+        goto out_nomem;
 
     err = tt_team_init(&s->team, s->nt);
     if (err)

@@ -44,6 +44,7 @@
 #include "model/tt_kern.h"
 #include "model/tt_model_int.h"
 #include "model/tt_train_int.h"
+#include "model/tt_warm.h"
 
 #define MAX_THREADS 256
 
@@ -495,6 +496,8 @@ static tt_err_t build_model(struct s2 *s, uint64_t version,
         for (uint32_t j = 0; j < dim; j++)
             wp[(size_t)j * dim + j] = 1.0f;
     }
+    if (s->o->warm)
+        tt_warm_stage2(s->o->warm, s->dense, dim, s->plus);
     memset(&p, 0, sizeof p);
     p.dim = dim;
     p.tstar = s->o->tstar;

@@ -89,6 +89,10 @@ struct tt_train_opts {
     uint32_t batch;
     uint32_t patience;
     double clip;
+    /* Warm start (model/tt_warm.h): after the usual initialisation, the
+     * parameters this previous model knows are copied from it.  Borrowed;
+     * NULL (zero) = a cold start. */
+    const tt_model_t *warm;
 };
 
 /* Fills `opts` from the configuration's model and train sections. */
