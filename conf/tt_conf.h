@@ -93,6 +93,10 @@ struct tt_conf_retrain {
     double max_mrr_drop;    /* gate: largest relative drop of the MRR on
                                the newest slice, new vs in service */
     int gate_sample;        /* gate: interactions scored, 0 = all */
+    char *warm_start;       /* "" cold, "serving" the model in service,
+                               else a model file (model/tt_warm.h) */
+    int warm_epochs1;       /* stage 1 epochs when warm, 0 = train.epochs1 */
+    int warm_epochs2;       /* stage 2 epochs when warm, 0 = train.epochs2 */
 };
 
 struct tt_conf_metrics {

@@ -235,7 +235,7 @@ static void test_shipped_file(void **state)
         }
     }
     /* Every setting of struct tt_conf but the property list. */
-    assert_int_equal(n_checked, 49);
+    assert_int_equal(n_checked, 52);
     config_destroy(&printed);
     config_destroy(&shipped);
     free(want);
