@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -207,4 +208,19 @@ int64_t tt_itest_topic_records(const struct tt_conf_kafka *kc,
     for (int i = 0; i < n; i++)
         sum += parts[i].high - parts[i].low;
     return sum;
+}
+
+uint64_t tt_itest_seed(uint64_t dflt)
+{
+    const char *v = getenv("TT_TEST_SEED");
+    unsigned long long x;
+    char *end;
+
+    if (!v || !*v)
+        return dflt;
+    errno = 0;
+    x = strtoull(v, &end, 10);
+    if (errno || end == v || *end)
+        fail_msg("TT_TEST_SEED=%s: not a decimal number", v);
+    return (uint64_t)x;
 }

@@ -70,4 +70,8 @@ size_t tt_itest_consume(const struct tt_conf_kafka *kc, const char *topic,
 int64_t tt_itest_topic_records(const struct tt_conf_kafka *kc,
                                const char *topic);
 
+/* The seed of a randomised test: TT_TEST_SEED when set (a decimal
+ * number), else `dflt`.  Print it, so that a failure can be replayed. */
+uint64_t tt_itest_seed(uint64_t dflt);
+
 #endif
