@@ -2,6 +2,8 @@
  * twotime backtest: trains 2TS and the baselines on the first part of a log
  * and scores them on the rest with the paper's protocol (model/tt_eval.h,
  * model/tt_eval_bt.h); prints a table and optionally writes a JSON report.
+ * With --model it scores a given model file instead of training, and with
+ * --live what the running pipeline emitted (cli/tt_live.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "cli/tt_cli.h"
+#include "cli/tt_live.h"
 #include "cli/tt_source.h"
 #include "common/tt_log.h"
 #include "model/tt_eval_bt.h"
@@ -19,6 +22,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: twotime backtest --input LOG [options]\n"
+            "       twotime backtest --input LOG --model MODEL [options]\n"
+            "       twotime backtest --live [--model MODEL]... [options]\n"
             "\n"
             "Splits LOG by time (eval.train_frac / eval.valid_frac: 70/10/20),\n"
             "trains every selected model on the first part, and ranks each test\n"
@@ -56,6 +61,16 @@ static void usage(FILE *out)
             "      --active-z-bias B  initial update-gate bias of the active\n"
             "                         cell (< 0: starts by keeping phi_u) [0]\n"
 
+            "      --model MODEL      score this model file instead of\n"
+            "                         training (t* and K are the model's)\n"
+            "      --live             score what the stream emitted: each\n"
+            "                         test interaction of kafka.input_topic\n"
+            "                         with the user's previous embedding on\n"
+            "                         kafka.output_topic, against the items\n"
+            "                         of the model version it names (from\n"
+            "                         --model files and kafka.model_topic)\n"
+            "      --no-model-topic   --live: model versions from --model only\n"
+            "      --timeout S        --live: fail a read idle for S s [30]\n"
             "  -q, --quiet            no progress log\n"
             "  -h, --help             show this help\n");
 }
@@ -75,6 +90,37 @@ static int parse_size(const char *s, size_t *out)
     return 0;
 }
 
+/* Writes the report to `json` (NULL: none; "-": stdout), then flushes
+ * stdout.  Returns the exit code. */
+static int write_json(const char *json, const struct tt_bt_result *res,
+                      const struct tt_bt_opts *o, const char *input,
+                      const struct tt_live_stats *lst)
+{
+    if (json) {
+        FILE *f = strcmp(json, "-") ? fopen(json, "w") : stdout;
+        tt_err_t jerr;
+
+        if (!f) {
+            tt_cli_error("backtest", "cannot write %s: %s", json,
+                         strerror(errno));
+            return TT_EXIT_FAIL;
+        }
+        jerr = tt_live_write_json(res, o, input, lst, f);
+        if (f != stdout && fclose(f) != 0 && !jerr)
+            jerr = TT_ERR_IO;
+        if (jerr) {
+            tt_cli_error("backtest", "writing %s: %s", json,
+                         tt_err_str(jerr));
+            return TT_EXIT_FAIL;
+        }
+    }
+    if (fflush(stdout) != 0) {
+        tt_cli_error("backtest", "cannot write the output");
+        return TT_EXIT_FAIL;
+    }
+    return TT_EXIT_OK;
+}
+
 enum {
     OPT_SKIP_BAD = 256,
     OPT_TSTAR,
@@ -87,6 +133,10 @@ enum {
     OPT_NO_WINDOW,
     OPT_ACTIVE_WINDOWS,
     OPT_ACTIVE_Z_BIAS,
+    OPT_MODEL,
+    OPT_LIVE,
+    OPT_NO_MODEL_TOPIC,
+    OPT_TIMEOUT,
 };
 
 int tt_cmd_backtest(int argc, char **argv)
@@ -109,6 +159,10 @@ int tt_cmd_backtest(int argc, char **argv)
         {"no-window", no_argument, NULL, OPT_NO_WINDOW},
         {"active-windows", required_argument, NULL, OPT_ACTIVE_WINDOWS},
         {"active-z-bias", required_argument, NULL, OPT_ACTIVE_Z_BIAS},
+        {"model", required_argument, NULL, OPT_MODEL},
+        {"live", no_argument, NULL, OPT_LIVE},
+        {"no-model-topic", no_argument, NULL, OPT_NO_MODEL_TOPIC},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -135,6 +189,10 @@ int tt_cmd_backtest(int argc, char **argv)
     char err[512];
     FILE *table = stdout;
     bool conf_loaded = false;
+    bool live = false, model_topic = true;
+    struct tt_live_opts lo;
+    struct tt_live_stats *lst = NULL;
+    tt_model_t *given = NULL;
 
     tt_cli_openblas_fix(argc, argv);
     if (!sets || !own) {
@@ -144,6 +202,8 @@ int tt_cmd_backtest(int argc, char **argv)
         return TT_EXIT_FAIL;
     }
     memset(&ds, 0, sizeof ds);
+    memset(&lo, 0, sizeof lo);
+    lo.timeout_s = 30;
     optind = 1;
     while ((c = getopt_long(argc, argv, "i:f:m:j:c:s:qh", longopts, NULL)) !=
            -1) {
@@ -218,6 +278,30 @@ int tt_cmd_backtest(int argc, char **argv)
                 goto out;
             }
             break;
+        case OPT_MODEL:
+            if (lo.n_model_files == TT_LIVE_FILES_MAX) {
+                tt_cli_error("backtest", "more than %d --model files",
+                             TT_LIVE_FILES_MAX);
+                goto out;
+            }
+            lo.model_files[lo.n_model_files++] = optarg;
+            break;
+        case OPT_LIVE:
+            live = true;
+            break;
+        case OPT_NO_MODEL_TOPIC:
+            model_topic = false;
+            break;
+        case OPT_TIMEOUT: {
+            size_t t;
+
+            if (parse_size(optarg, &t) != 0 || t < 1 || t > 86400) {
+                tt_cli_error("backtest", "bad --timeout '%s'", optarg);
+                goto out;
+            }
+            lo.timeout_s = (int)t;
+            break;
+        }
         case 'q':
             quiet = true;
             break;
@@ -234,8 +318,29 @@ int tt_cmd_backtest(int argc, char **argv)
         tt_cli_error("backtest", "unexpected argument '%s'", argv[optind]);
         goto out;
     }
-    if (!input) {
-        tt_cli_error("backtest", "--input LOG is required");
+    if (live && input) {
+        tt_cli_error("backtest", "--live reads the input topic: no --input");
+        goto out;
+    }
+    if (!live && !input) {
+        tt_cli_error("backtest", "--input LOG (or --live) is required");
+        goto out;
+    }
+    if (!live && lo.n_model_files > 1) {
+        tt_cli_error("backtest", "one --model without --live");
+        goto out;
+    }
+    if (!live && !model_topic) {
+        tt_cli_error("backtest", "--no-model-topic needs --live");
+        goto out;
+    }
+    if (live && !model_topic && lo.n_model_files == 0) {
+        tt_cli_error("backtest", "--no-model-topic needs --model FILE");
+        goto out;
+    }
+    if ((live || lo.n_model_files) && (tgrid || models)) {
+        tt_cli_error("backtest", "--models and grids train: not with "
+                                 "--model or --live");
         goto out;
     }
     if (kgrid && !tgrid) {
@@ -294,6 +399,33 @@ int tt_cmd_backtest(int argc, char **argv)
         table = stderr;
 
     rc = TT_EXIT_FAIL;
+    res = calloc(1, sizeof(*res));
+    if (!res) {
+        tt_cli_error("backtest", "out of memory");
+        goto out;
+    }
+    if (live) {
+        char where[300];
+
+        lst = calloc(1, sizeof(*lst));
+        if (!lst) {
+            tt_cli_error("backtest", "out of memory");
+            goto out;
+        }
+        lo.input_topic = conf.kafka.input_topic;
+        lo.output_topic = conf.kafka.output_topic;
+        lo.model_topic = model_topic ? conf.kafka.model_topic : NULL;
+        if (tt_live_run(&conf, &lo, &o, log, res, lst, err, sizeof err) !=
+            TT_ERR_OK) {
+            tt_cli_error("backtest", "%s", err);
+            goto out;
+        }
+        snprintf(where, sizeof where, "kafka:%s", conf.kafka.input_topic);
+        tt_bt_print(res, &o, table);
+        tt_live_print(lst, table);
+        rc = write_json(json, res, &o, where, lst);
+        goto out;
+    }
     if (tt_dataset_init(&ds) != TT_ERR_OK) {
         tt_cli_error("backtest", "out of memory");
         goto out;
@@ -306,41 +438,24 @@ int tt_cmd_backtest(int argc, char **argv)
     if (skipped)
         tt_log_warn(log, "backtest", "%s: skipped %llu malformed line(s)",
                     input, (unsigned long long)skipped);
-    res = calloc(1, sizeof(*res));
-    if (!res) {
-        tt_cli_error("backtest", "out of memory");
-        goto out;
-    }
-    if (tt_bt_run(&ds, &o, log, res, err, sizeof err) != TT_ERR_OK) {
+    if (lo.n_model_files) {
+        if (tt_model_load(&given, lo.model_files[0], err, sizeof err) !=
+                TT_ERR_OK ||
+            tt_live_offline(&ds, given, &o, res, err, sizeof err) !=
+                TT_ERR_OK) {
+            tt_cli_error("backtest", "%s", err);
+            goto out;
+        }
+    } else if (tt_bt_run(&ds, &o, log, res, err, sizeof err) != TT_ERR_OK) {
         tt_cli_error("backtest", "%s", err);
         goto out;
     }
     tt_bt_print(res, &o, table);
-    if (json) {
-        FILE *f = strcmp(json, "-") ? fopen(json, "w") : stdout;
-        tt_err_t jerr;
-
-        if (!f) {
-            tt_cli_error("backtest", "cannot write %s: %s", json,
-                         strerror(errno));
-            goto out;
-        }
-        jerr = tt_bt_write_json(res, &o, input, f);
-        if (f != stdout && fclose(f) != 0 && !jerr)
-            jerr = TT_ERR_IO;
-        if (jerr) {
-            tt_cli_error("backtest", "writing %s: %s", json,
-                         tt_err_str(jerr));
-            goto out;
-        }
-    }
-    if (fflush(stdout) != 0) {
-        tt_cli_error("backtest", "cannot write the output");
-        goto out;
-    }
-    rc = TT_EXIT_OK;
+    rc = write_json(json, res, &o, input, NULL);
 out:
     free(res);
+    free(lst);
+    tt_model_destroy(given);
     tt_dataset_release(&ds);
     tt_log_destroy(log);
     if (conf_loaded)
