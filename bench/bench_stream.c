@@ -12,10 +12,24 @@
  * as its event time; the output reader computes now - event_time for every
  * embedding (ms resolution) and reports quantiles after a warm-up second.
  *
+ * Offline (--offline): no broker.  The stream thread's own work per event,
+ * on one thread: the batch's states from the write-back cache (RocksDB
+ * behind it), tt_proc, the output and changelog records encoded, the
+ * states put back and committed to RocksDB every --flush-every batches.
+ * Reported: thread CPU per event by phase.  Repeatable under
+ * `valgrind --tool=callgrind` (instructions per event), which is how
+ * changes to the per-event cost are compared on a shared machine.
+ *
+ * The model: d = --dim, t* = --tstar, K = --k, 2TS-Plus, every
+ * --phi-every-th user id holds a phi_u (10: a tenth; 1: all, as when every
+ * heavy user was in the training data), --window for a sliding-window
+ * model (the default of `twotime train`; --no-window: the older kind).
+ *
  * Everything shares the machine with the broker, as in production on a
  * small box.  Example (see bench/stream.sh):
  *   bench_stream --brokers 127.0.0.1:19292 --mode eos --events 1000000
  *   bench_stream --brokers 127.0.0.1:19292 --mode eos --rate 10000
+ *   bench_stream --offline --events 200000 --zipf 1.0
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +42,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <ftw.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
@@ -36,12 +51,16 @@
 #include "common/tt_rng.h"
 #include "common/tt_time.h"
 #include "conf/tt_conf.h"
+#include "consumers/tt_proc.h"
 #include "consumers/tt_senc.h"
 #include "consumers/tt_stream.h"
 #include "model/tt_model.h"
 #include "model/tt_model_int.h"
 #include "producers/tt_admin.h"
 #include "producers/tt_eventprod.h"
+#include "state/tt_state.h"
+#include "state/tt_ucache.h"
+#include "state/tt_ustate.h"
 
 struct opts {
     const char *brokers;
@@ -61,6 +80,10 @@ struct opts {
     double zipf;              /* user popularity exponent, 0 = uniform */
     double *cdf;              /* zipf CDF over users */
     const char *state_dir;
+    uint32_t tstar, k, phi_every;
+    bool window;
+    bool offline;
+    int flush_every;          /* offline: batches per RocksDB commit */
 };
 
 struct reader {
@@ -106,7 +129,7 @@ static tt_model_t *make_model(const struct opts *o)
 {
     struct tt_rng rng;
     struct tt_model_parts p;
-    uint32_t n_active = o->users / 10;
+    uint32_t n_active = (o->users + o->phi_every - 1) / o->phi_every;
     size_t nd = tt_model_dense_floats(o->dim, true);
     float *items = malloc((size_t)o->items * o->dim * sizeof(float));
     float *phi = malloc((size_t)n_active * o->dim * sizeof(float));
@@ -124,16 +147,16 @@ static tt_model_t *make_model(const struct opts *o)
     for (size_t i = 0; i < (size_t)o->items * o->dim; i++)
         items[i] = (float)(0.3 * tt_rng_normal(&rng));
     for (uint32_t i = 0; i < n_active; i++)
-        uid[i] = (int64_t)i * 10;
+        uid[i] = (int64_t)i * o->phi_every;
     for (size_t i = 0; i < (size_t)n_active * o->dim; i++)
         phi[i] = (float)(0.3 * tt_rng_normal(&rng));
     for (size_t i = 0; i < nd; i++)
         dense[i] = (float)(0.1 * tt_rng_normal(&rng));
     memset(&p, 0, sizeof(p));
     p.dim = o->dim;
-    p.tstar = 5;
-    p.k = 5;
-    p.flags = TT_MODEL_FLAG_PLUS;
+    p.tstar = o->tstar;
+    p.k = o->k;
+    p.flags = TT_MODEL_FLAG_PLUS | (o->window ? TT_MODEL_FLAG_WINDOW : 0);
     p.version = 1;
     p.n_items = o->items;
     p.item_ids = iid;
@@ -345,6 +368,172 @@ static int cmp64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static uint64_t cpu_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The stream thread's work without Kafka (see the top), timed by phase. */
+static void offline(const struct opts *o, const struct tt_conf *c,
+                    const tt_model_t *m)
+{
+    const uint32_t bmax = (uint32_t)o->batch_max, hmax = (uint32_t)o->history;
+    struct tt_proc_conf pc = {.batch_max = bmax, .history_max = hmax};
+    struct tt_proc_view v;
+    tt_state_t *st;
+    tt_state_batch_t *sb;
+    tt_ucache_t *cache;
+    tt_proc_t *proc;
+    tt_codec_t *codec;
+    struct tt_rng rng;
+    int64_t *ids = malloc(bmax * sizeof(*ids));
+    int64_t *next_off = calloc((size_t)o->partitions, sizeof(*next_off));
+    struct tt_user_state **sp = malloc(bmax * sizeof(*sp));
+    tt_err_t *status = malloc(bmax * sizeof(*status));
+    size_t enc_cap = tt_senc_embedding_max(TT_MODEL_DIM_MAX) + 65536;
+    uint8_t *enc = malloc(enc_cap);
+    uint64_t t[5] = {0}, done = 0, bytes = 0, batches = 0, t_all;
+    uint32_t cap = o->user_cache > (int)bmax ? (uint32_t)o->user_cache : bmax;
+    struct tt_proc_stats ps;
+    char err[512];
+
+    if (!ids || !next_off || !sp || !status || !enc)
+        die("%s", "no memory");
+    if (tt_state_new(&st, &c->state, err, sizeof(err)) ||
+        tt_state_batch_new(&sb, st, err, sizeof(err)) ||
+        tt_ucache_new(&cache, st, cap, o->dim, hmax, err, sizeof(err)) ||
+        tt_proc_new(&proc, &pc, err, sizeof(err)) ||
+        tt_senc_new(&codec, err, sizeof(err)))
+        die("offline: %s", err);
+    if (tt_proc_view_init(&v, m))
+        die("%s", "no memory");
+    tt_rng_seed(&rng, 42, 3);
+    t_all = cpu_ns();
+    while (done < o->events) {
+        uint64_t c0 = cpu_ns(), c1, c2, c3, c4;
+        const struct tt_proc_out *outs;
+        size_t n_out, n_users;
+
+        tt_proc_begin(proc);
+        for (uint32_t i = 0; i < bmax && done < o->events; i++, done++) {
+            struct tt_proc_in in;
+
+            memset(&in, 0, sizeof(in));
+            next_event(&rng, o, &in.ev);
+            in.partition = (int32_t)(in.ev.user_id % o->partitions);
+            in.offset = next_off[in.partition]++;
+            if (tt_proc_add(proc, &in))
+                die("%s", "add");
+        }
+        c1 = cpu_ns();
+        n_users = tt_proc_n_users(proc);
+        for (int32_t part = 0; part < o->partitions; part++) {
+            size_t n = 0;
+
+            for (size_t i = 0; i < n_users; i++) {
+                int32_t pp;
+                int64_t uid;
+                struct tt_user_state *s = tt_proc_user(proc, i, &pp, &uid);
+
+                if (pp != part)
+                    continue;
+                ids[n] = uid;
+                sp[n++] = s;
+            }
+            if (n && tt_ucache_get_many(cache, part, n, ids, sp, status, err,
+                                        sizeof(err)))
+                die("get: %s", err);
+        }
+        c2 = cpu_ns();
+        if (tt_proc_run(proc, &v))
+            die("%s", "run");
+        c3 = cpu_ns();
+        outs = tt_proc_outputs(proc, &n_out);
+        for (size_t i = 0; i < n_out; i++) {
+            const struct tt_proc_in *in = tt_proc_event(proc, outs[i].in);
+            struct tt_senc_emb e = {
+                .user_id = in->ev.user_id, .emb = outs[i].q, .dim = o->dim,
+                .model_version = outs[i].model_version,
+                .active = outs[i].cell == TT_USTATE_CELL_ACTIVE,
+                .count = outs[i].count, .event_time = in->ev.ts_ms,
+                .partition = in->partition, .offset = in->offset};
+            size_t len;
+
+            if (!outs[i].applied)
+                continue;
+            if (tt_senc_encode_embedding(codec, &e, enc, enc_cap, &len, err,
+                                         sizeof(err)))
+                die("encode: %s", err);
+            bytes += len;
+        }
+        for (size_t i = 0; i < n_users; i++) {
+            int32_t pp;
+            int64_t uid;
+            const struct tt_user_state *s = tt_proc_user(proc, i, &pp, &uid);
+            size_t len;
+
+            if (!tt_proc_user_dirty(proc, i))
+                continue;
+            if (tt_ustate_encode(s, enc, enc_cap, &len, err, sizeof(err)))
+                die("changelog: %s", err);
+            bytes += len;
+        }
+        c4 = cpu_ns();
+        for (size_t i = 0; i < n_users; i++) {
+            int32_t pp;
+            int64_t uid;
+            const struct tt_user_state *s = tt_proc_user(proc, i, &pp, &uid);
+            struct tt_ucache_stats cs;
+
+            if (!tt_proc_user_dirty(proc, i))
+                continue;
+            tt_ucache_stats(cache, &cs);
+            if (cs.dirty >= cs.capacity &&
+                tt_ucache_commit(cache, sb, err, sizeof(err)))
+                die("commit: %s", err);
+            if (tt_ucache_put(cache, pp, uid, s, err, sizeof(err)))
+                die("put: %s", err);
+        }
+        if (++batches % (uint64_t)o->flush_every == 0 &&
+            tt_ucache_commit(cache, sb, err, sizeof(err)))
+            die("commit: %s", err);
+        t[0] += c1 - c0;
+        t[1] += c2 - c1;
+        t[2] += c3 - c2;
+        t[3] += c4 - c3;
+        t[4] += cpu_ns() - c4;
+    }
+    if (tt_ucache_commit(cache, sb, err, sizeof(err)))
+        die("commit: %s", err);
+    t_all = cpu_ns() - t_all;
+    tt_proc_stats(proc, &ps);
+    printf("offline: %" PRIu64 " events in %" PRIu64 " batches, %.3f s CPU "
+           "(%.0f ev/s on one thread): %.2f us/event = add %.2f + load %.2f "
+           "+ process %.2f + encode %.2f + store %.2f\n",
+           done, batches, (double)t_all / 1e9, (double)done * 1e9 / t_all,
+           (double)t_all / 1e3 / done, (double)t[0] / 1e3 / done,
+           (double)t[1] / 1e3 / done, (double)t[2] / 1e3 / done,
+           (double)t[3] / 1e3 / done, (double)t[4] / 1e3 / done);
+    printf("  GRU steps %.2f per event, recomputes %.3f per event, active "
+           "share %.3f, %.0f bytes encoded per event\n",
+           (double)ps.steps / done, (double)ps.recomputes / done,
+           (double)ps.active / done, (double)bytes / done);
+    tt_senc_destroy(codec);
+    tt_proc_view_release(&v);
+    tt_proc_destroy(proc);
+    tt_ucache_destroy(cache);
+    tt_state_batch_destroy(sb);
+    tt_state_destroy(st);
+    free(ids);
+    free(next_off);
+    free(sp);
+    free(status);
+    free(enc);
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -352,7 +541,9 @@ static void usage(void)
             "  [--events N] [--users U] [--items I] [--dim D]\n"
             "  [--partitions P] [--batch-max B] [--batch-ms MS]\n"
             "  [--linger-ms MS] [--history H] [--user-cache C]\n"
-            "  [--rate R --seconds S] [--zipf S] [--state-dir DIR]\n");
+            "  [--rate R --seconds S] [--zipf S] [--state-dir DIR]\n"
+            "  [--tstar T] [--k K] [--phi-every N] [--window|--no-window]\n"
+            "  [--offline [--flush-every BATCHES]]\n");
     exit(2);
 }
 
@@ -379,6 +570,10 @@ static void parse(int argc, char **argv, struct opts *o)
         {"history", 1, NULL, 'H'},    {"user-cache", 1, NULL, 'C'},
         {"rate", 1, NULL, 'r'},       {"seconds", 1, NULL, 's'},
         {"state-dir", 1, NULL, 'S'},  {"zipf", 1, NULL, 'z'},
+        {"tstar", 1, NULL, 'T'},      {"k", 1, NULL, 'K'},
+        {"phi-every", 1, NULL, 'P'},  {"window", 0, NULL, 'w'},
+        {"no-window", 0, NULL, 'W'},  {"offline", 0, NULL, 'o'},
+        {"flush-every", 1, NULL, 'F'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -401,10 +596,19 @@ static void parse(int argc, char **argv, struct opts *o)
         case 's': o->seconds = num(optarg); break;
         case 'S': o->state_dir = optarg; break;
         case 'z': o->zipf = num(optarg); break;
+        case 'T': o->tstar = (uint32_t)num(optarg); break;
+        case 'K': o->k = (uint32_t)num(optarg); break;
+        case 'P': o->phi_every = (uint32_t)num(optarg); break;
+        case 'w': o->window = true; break;
+        case 'W': o->window = false; break;
+        case 'o': o->offline = true; break;
+        case 'F': o->flush_every = (int)num(optarg); break;
         default: usage();
         }
     }
-    if (!o->brokers || !o->users || !o->items || !o->dim)
+    if ((!o->brokers && !o->offline) || !o->users || !o->items || !o->dim ||
+        !o->phi_every || !o->k || o->k > o->tstar || o->flush_every < 1 ||
+        o->batch_max < 1 || o->partitions < 1)
         usage();
     if (o->zipf > 0)
         zipf_init(o);
@@ -416,7 +620,9 @@ int main(int argc, char **argv)
                      .items = 20000, .dim = 64, .partitions = 4,
                      .batch_max = 5000, .batch_ms = 100, .linger_ms = 0,
                      .history = 256, .user_cache = 0, .rate = 0,
-                     .seconds = 20, .state_dir = "/tmp"};
+                     .seconds = 20, .state_dir = "/tmp", .tstar = 5,
+                     .k = 5, .phi_every = 10, .window = true,
+                     .flush_every = 10};
     struct tt_conf c;
     struct tt_stream_opts so;
     struct runner run = {0};
@@ -435,7 +641,7 @@ int main(int argc, char **argv)
     parse(argc, argv, &o);
     n = o.rate > 0 ? (uint64_t)(o.rate * o.seconds) : o.events;
     tt_conf_init(&c);
-    setc(&c, "kafka.brokers", o.brokers);
+    setc(&c, "kafka.brokers", o.brokers ? o.brokers : "127.0.0.1:9");
     snprintf(name, sizeof(name), "bench-%d-%" PRId64, (int)getpid(),
              tt_time_wall_ms());
     set_name(&c, "kafka.input_topic", name, "in");
@@ -462,6 +668,21 @@ int main(int argc, char **argv)
     snprintf(buf, sizeof(buf), "%u", o.dim);
     setc(&c, "model.dim", buf);
 
+    if (o.offline) {
+        m = make_model(&o);
+        printf("offline, d=%u, %u users (zipf %.2f), %u items, t* %u, K %u, "
+               "%s, phi every %u users, batch_max %d, history %d, "
+               "user_cache %d\n",
+               o.dim, o.users, o.zipf, o.items, o.tstar, o.k,
+               o.window ? "window" : "no window", o.phi_every, o.batch_max,
+               o.history, o.user_cache);
+        offline(&o, &c, m);
+        tt_model_destroy(m);
+        nftw(c.state.path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        free(o.cdf);
+        tt_conf_release(&c);
+        return 0;
+    }
     spec.name = c.kafka.input_topic;
     spec.partitions = o.partitions;
     spec.replication = -1;

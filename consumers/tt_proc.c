@@ -4,6 +4,26 @@
 #include <string.h>
 
 #include "common/tt_rng.h"
+#include "model/tt_gru.h"
+#include "model/tt_kern.h"
+/* The cells' weights (m->cell), for the projected step below. */
+#include "model/tt_model_int.h"
+
+/*
+ * The item projection cache of a view: entry e holds, for the key
+ * (item index * 2 + cell), a = b + W^T x of that cell, exactly as
+ * tt_gru_step computes it.  Direct-mapped (a collision replaces the entry);
+ * with room for every item of both cells, the index is the key itself.
+ */
+struct tt_proc_xproj {
+    const float *items; /* vector of item index 0; x - items = index * dim */
+    uint32_t dim;
+    uint32_t n_items;
+    size_t mask;        /* entries - 1 */
+    bool direct;        /* entries >= 2 * n_items: entry = key */
+    uint32_t *tag;      /* key + 1, 0 = empty */
+    float *a;           /* entries x 3 dim */
+};
 
 /* A slot of the per-batch user table. */
 struct proc_user {
@@ -38,6 +58,115 @@ struct tt_proc_s {
     struct tt_proc_stats stats;
 };
 
+/* The projection cache of a view of `m`, or NULL (no items, no memory, or
+ * too little room for it to be worth it). */
+static struct tt_proc_xproj *xproj_new(const tt_model_t *m,
+                                       const struct tt_model_info *info,
+                                       size_t max_bytes)
+{
+    struct tt_proc_xproj *xp;
+    size_t entry = 3 * (size_t)info->dim * sizeof(float) + sizeof(uint32_t);
+    size_t want = (size_t)info->n_items * 2, n = 64;
+
+    if (info->n_items == 0 || info->n_items > UINT32_MAX / 2 ||
+        64 * entry > max_bytes)
+        return NULL;
+    while (n < want && 2 * n * entry <= max_bytes)
+        n <<= 1;
+    xp = calloc(1, sizeof(*xp));
+    if (!xp)
+        return NULL;
+    xp->items = tt_model_item_at(m, 0, NULL);
+    xp->dim = info->dim;
+    xp->n_items = info->n_items;
+    xp->mask = n - 1;
+    xp->direct = n >= want;
+    xp->tag = calloc(n, sizeof(*xp->tag));
+    /* Large: the kernel maps its pages as entries are first written. */
+    xp->a = malloc(n * 3 * (size_t)info->dim * sizeof(float));
+    if (!xp->tag || !xp->a) {
+        free(xp->tag);
+        free(xp->a);
+        free(xp);
+        return NULL;
+    }
+    return xp;
+}
+
+static void xproj_destroy(struct tt_proc_xproj *xp)
+{
+    if (!xp)
+        return;
+    free(xp->tag);
+    free(xp->a);
+    free(xp);
+}
+
+/* a = b + W^T x of `g` for the item whose vector is x: from the cache, or
+ * computed into it.  NULL when x is not one of the model's item vectors. */
+static const float *xproj_get(struct tt_proc_xproj *xp, const struct tt_gru *g,
+                              enum tt_cell cell, const float *x)
+{
+    const size_t d = xp->dim, d3 = 3 * d;
+    size_t off, e;
+    uint32_t key;
+    float *a;
+
+    if (x < xp->items)
+        return NULL;
+    off = (size_t)(x - xp->items);
+    if (off % d != 0 || off / d >= xp->n_items)
+        return NULL;
+    key = (uint32_t)(off / d) * 2 + (uint32_t)cell;
+    e = xp->direct ? key
+                   : (size_t)(tt_rng_mix64(key) & xp->mask);
+    a = xp->a + e * d3;
+    if (xp->tag[e] != key + 1) {
+        memcpy(a, g->b, d3 * sizeof(*a));
+        tt_kern_gemv_t(a, g->wt, d3, x, d, d3);
+        xp->tag[e] = key + 1;
+    }
+    return a;
+}
+
+/*
+ * tt_model_user_step(v->model, run, x), with the input half of the GRU step
+ * from the view's cache.  The rest is tt_gru_step line by line: the same
+ * kernels on the same operands in the same order, so the same bits.
+ */
+static void proc_step(const struct tt_proc_view *v, struct tt_user_run *run,
+                      const float *x)
+{
+    const struct tt_gru *g = &v->model->cell[run->cell];
+    const float *a = v->xp ? xproj_get(v->xp, g, run->cell, x) : NULL;
+    float u[3 * TT_MODEL_DIM_MAX];
+    float rh[TT_MODEL_DIM_MAX];
+    const size_t d = g->dim, d3 = 3 * d;
+    const float *z = u, *r = u + d;
+    float *hh = u + 2 * d, *h = run->h;
+
+    if (!a) {
+        tt_model_user_step(v->model, run, x);
+        return;
+    }
+    memset(u, 0, d3 * sizeof *u);
+    tt_kern_gemv_t(u, g->ut, d3, h, d, 2 * d);
+    for (size_t j = 0; j < 2 * d; j++)
+        u[j] = a[j] + u[j];
+    tt_kern_sigmoid(u, u, 2 * d);
+    for (size_t j = 0; j < d; j++)
+        rh[j] = r[j] * h[j];
+    tt_kern_gemv_t(hh, g->ut + 2 * d, d3, rh, d, d);
+    for (size_t j = 0; j < d; j++)
+        hh[j] = a[2 * d + j] + hh[j];
+    tt_kern_tanh(hh, hh, d);
+    for (size_t j = 0; j < d; j++)
+        h[j] = (1.0f - z[j]) * h[j] + z[j] * hh[j];
+    memmove(run->last, x, d * sizeof *run->last);
+    run->has_last = true;
+    run->steps++;
+}
+
 tt_err_t tt_proc_view_init(struct tt_proc_view *v, const tt_model_t *m)
 {
     const struct tt_model_cutoff *c;
@@ -61,11 +190,19 @@ tt_err_t tt_proc_view_init(struct tt_proc_view *v, const tt_model_t *m)
                 v->cutoff[c[i].partition] = c[i].offset;
     }
     v->n_cutoff = n;
+    v->xp = xproj_new(m, &v->info, TT_PROC_XPROJ_BYTES);
     return TT_ERR_OK;
+}
+
+void tt_proc_view_set_cache(struct tt_proc_view *v, size_t max_bytes)
+{
+    xproj_destroy(v->xp);
+    v->xp = xproj_new(v->model, &v->info, max_bytes);
 }
 
 void tt_proc_view_release(struct tt_proc_view *v)
 {
+    xproj_destroy(v->xp);
     free(v->cutoff);
     memset(v, 0, sizeof(*v));
 }
@@ -256,7 +393,11 @@ static uint32_t recompute_window(const struct tt_proc_view *v,
         if (x)
             xs[n++] = x;
     }
-    tt_model_user_state(v->model, user_id, true, xs, n, run);
+    /* tt_model_user_state(v->model, user_id, true, xs, n, run): n <= K
+     * known items, so it starts the user and steps over all of them. */
+    tt_model_user_start(v->model, user_id, true, run);
+    for (uint32_t i = 0; i < n; i++)
+        proc_step(v, run, xs[i]);
     return n;
 }
 
@@ -283,7 +424,7 @@ uint32_t tt_proc_recompute(const struct tt_proc_view *v, int32_t partition,
         x = tt_model_item(m, e->item_id);
         if (!x)
             continue;
-        tt_model_user_step(m, run, x);
+        proc_step(v, run, x);
         steps++;
     }
 out:
@@ -383,7 +524,7 @@ static void apply(tt_proc_t *p, const struct tt_proc_view *v, size_t i)
             run->steps = 0;
             run->has_last = false;
             memcpy(run->h, s->emb, v->info.dim * sizeof(float));
-            tt_model_user_step(m, run, x);
+            proc_step(v, run, x);
             memcpy(s->emb, run->h, v->info.dim * sizeof(float));
             p->stats.steps++;
             o->stepped = true;

@@ -51,8 +51,18 @@
  * at-least-once mode, or a rewind) and is skipped: no state change, no
  * output.
  *
- * Threading: a tt_proc_t is used by one thread at a time; a model view may
- * be shared read-only.
+ * SPEED.  A GRU step's input half, a = b + W^T x (tt_gru_step), depends on
+ * the cell and the item only.  A view keeps these projections of the items
+ * it meets (a bounded, direct-mapped cache, TT_PROC_XPROJ_BYTES), so a step
+ * costs the recurrent half alone: half the multiply-adds, and the same bits
+ * as tt_model_user_step (the same kernel computes a, in the same order, and
+ * the step adds it exactly where tt_gru_step does; test_proc compares every
+ * output with tt_model_user_state).  It matters most for window models,
+ * whose active users take K steps per event.
+ *
+ * Threading: a tt_proc_t is used by one thread at a time; so is a model
+ * view (its projection cache fills as it is used; it may be built by one
+ * thread and handed to another).
  */
 #ifndef TT_PROC_H
 #define TT_PROC_H
@@ -68,18 +78,32 @@
 
 typedef struct tt_proc_s tt_proc_t;
 
+/* Most memory a view's item projection cache may use (3 * dim floats per
+ * item and cell met; pages are touched as entries fill). */
+#define TT_PROC_XPROJ_BYTES (64u << 20)
+
+struct tt_proc_xproj;
+
 /* A model as the processor uses it: the model plus its cutoffs indexed by
- * partition.  Built once per model version (tt_proc_view_new). */
+ * partition and a cache of item projections.  Built once per model version
+ * (tt_proc_view_init). */
 struct tt_proc_view {
     const tt_model_t *model; /* borrowed */
     struct tt_model_info info;
     int64_t *cutoff;         /* cutoff[p] for p < n_cutoff, -1 when none */
     size_t n_cutoff;
+    struct tt_proc_xproj *xp; /* owned; NULL: steps without the cache */
 };
 
 /* Builds a view of `m` (borrowed; it must outlive the view).  Release with
- * tt_proc_view_release().  TT_ERR_NOMEM. */
+ * tt_proc_view_release().  TT_ERR_NOMEM (without memory for the projection
+ * cache the view works without it). */
 tt_err_t tt_proc_view_init(struct tt_proc_view *v, const tt_model_t *m);
+
+/* Replaces the view's projection cache by one of at most max_bytes (0 or
+ * too small for 64 entries: none).  For tests and benchmarks; views start
+ * with TT_PROC_XPROJ_BYTES.  Without memory the view goes on without it. */
+void tt_proc_view_set_cache(struct tt_proc_view *v, size_t max_bytes);
 
 /* Frees what tt_proc_view_init allocated and zeroes v. */
 void tt_proc_view_release(struct tt_proc_view *v);

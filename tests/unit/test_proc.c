@@ -331,14 +331,24 @@ static void check_against_reference(const tt_model_t *m, uint32_t hmax,
     }
 }
 
-static void test_reference_w(bool plus, int64_t cut, uint32_t hmax,
-                             bool window)
+/* Projection cache sizes: the default (room for every item: direct), none,
+ * and 64 entries for 2 * N_ITEMS keys (hashed: entries are replaced). */
+#define XP_DEFAULT ((size_t)-1)
+#define XP_SMALL (64 * (3 * DIM * sizeof(float) + sizeof(uint32_t)))
+
+static void test_reference_x(bool plus, int64_t cut, uint32_t hmax,
+                             bool window, size_t xp_bytes)
 {
     tt_model_t *m = make_model_w(11, 3, plus, N_ITEMS, cut, window);
     struct tt_proc_view v;
     size_t sizes[] = {1, 7, 64, 3, 30};
 
     assert_int_equal(tt_proc_view_init(&v, m), TT_ERR_OK);
+    assert_non_null(v.xp);
+    if (xp_bytes != XP_DEFAULT) {
+        tt_proc_view_set_cache(&v, xp_bytes);
+        assert_true(xp_bytes ? v.xp != NULL : v.xp == NULL);
+    }
     make_events(5, N_EV, 0);
     for (size_t i = 0; i < N_EV; i++)
         ident[i] = i;
@@ -347,6 +357,12 @@ static void test_reference_w(bool plus, int64_t cut, uint32_t hmax,
     check_against_reference(m, hmax, N_EV, res_a);
     tt_proc_view_release(&v);
     tt_model_destroy(m);
+}
+
+static void test_reference_w(bool plus, int64_t cut, uint32_t hmax,
+                             bool window)
+{
+    test_reference_x(plus, cut, hmax, window, XP_DEFAULT);
 }
 
 static void test_reference(bool plus, int64_t cut, uint32_t hmax)
@@ -383,6 +399,19 @@ static void reference_window(void **st)
     test_reference_w(false, 150, 16, true);
     test_reference_w(true, 150, 64, true);
     test_reference_w(true, -1, 4, true);
+}
+
+/* The item projection cache (tt_proc.h, SPEED) changes no bit: without it,
+ * and with a cache so small that entries keep replacing each other, every
+ * output still equals the model library's tt_model_user_state. */
+static void projection_cache(void **st)
+{
+    (void)st;
+    for (int w = 0; w < 2; w++) {
+        test_reference_x(true, 150, 16, w, 0);
+        test_reference_x(true, 150, 16, w, XP_SMALL);
+        test_reference_x(false, -1, 64, w, XP_SMALL);
+    }
 }
 
 /* Retention: a tiny history drops its oldest half again and again; every
@@ -675,6 +704,7 @@ int main(void)
         cmocka_unit_test(reference_plus),
         cmocka_unit_test(reference_cutoff),
         cmocka_unit_test(reference_window),
+        cmocka_unit_test(projection_cache),
         cmocka_unit_test(reference_retention),
         cmocka_unit_test(batch_composition),
         cmocka_unit_test(routing),
