@@ -21,7 +21,10 @@
  *     has seen exactly the records below them, so a stream steps active
  *     users over the events from there on (consumers/tt_proc.h).
  *  4. Stage 1 and stage 2 with the code and settings of `twotime train`
- *     (cli/tt_trainjob.h).
+ *     (cli/tt_trainjob.h); with a warm start (--warm-start,
+ *     retrain.warm_start: the model in service or a model file) from the
+ *     previous model's parameters where ids match (model/tt_warm.h), for
+ *     retrain.warm_epochs1/2 epochs.
  *  5. The gate: the new model and the one in service on the newest slice
  *     with the paper's metric; a relative MRR drop above
  *     retrain.max_mrr_drop refuses to publish (exit code 3).
@@ -50,6 +53,7 @@
 #include "model/tt_model.h"
 #include "model/tt_reader.h"
 #include "model/tt_train.h"
+#include "model/tt_warm.h"
 #include "producers/tt_admin.h"
 #include "producers/tt_modelpub.h"
 #include "schemas/tt_container.h"
@@ -84,6 +88,10 @@ static void usage(FILE *out)
             "  -o, --out MODEL        also write the model file (the exact\n"
             "                         bytes followers assemble)\n"
             "  -n, --dry-run          train and gate, do not publish\n"
+            "  -w, --warm-start SRC   start training from a previous model:\n"
+            "                         'serving' (the model in service) or a\n"
+            "                         model file; '' = cold\n"
+            "                         [retrain.warm_start]\n"
             "      --valid-sample N   validation interactions scored per\n"
             "                         epoch [20000; 0 = all]\n"
             "  -q, --quiet            no progress log\n"
@@ -132,6 +140,7 @@ struct job {
     const char *out;
     bool dry_run;
     size_t valid_sample;
+    const char *warm_start; /* --warm-start, or NULL: retrain.warm_start */
 };
 
 /* An Avro container file into ds (finished). */
@@ -359,6 +368,49 @@ static bool stop_now(const struct job *j, const char *where)
     return true;
 }
 
+/*
+ * The warm start of this run: *warm is the model to start from (sv->model,
+ * or a file loaded into *owned), or NULL for a cold start.  The model in
+ * service may be missing or of another shape (a changed model.dim): then
+ * the run starts cold with a warning; a model file that cannot be loaded
+ * or does not fit is an error.
+ */
+static tt_err_t warm_setup(const struct job *j, const struct serving *sv,
+                           const struct tt_train_opts *o,
+                           const tt_model_t **warm, tt_model_t **owned,
+                           char *errstr, size_t errstr_size)
+{
+    const char *src = j->warm_start ? j->warm_start
+                                    : j->conf->retrain.warm_start;
+    char why[512];
+    tt_err_t err;
+
+    *warm = NULL;
+    *owned = NULL;
+    if (!src || !*src)
+        return TT_ERR_OK;
+    if (strcmp(src, "serving") != 0) {
+        err = tt_model_load(owned, src, errstr, errstr_size);
+        if (!err)
+            err = tt_warm_check(*owned, o, errstr, errstr_size);
+        if (err)
+            return err;
+        *warm = *owned;
+        return TT_ERR_OK;
+    }
+    if (!sv->model) {
+        tt_log_warn(j->log, "retrain",
+                    "warm start: no model in service; starting cold");
+        return TT_ERR_OK;
+    }
+    if (tt_warm_check(sv->model, o, why, sizeof(why))) {
+        tt_log_warn(j->log, "retrain", "%s; starting cold", why);
+        return TT_ERR_OK;
+    }
+    *warm = sv->model;
+    return TT_ERR_OK;
+}
+
 /* One retraining; returns the exit code. */
 static int run_once(const struct job *j)
 {
@@ -372,7 +424,9 @@ static int run_once(const struct job *j)
     struct tt_split split;
     struct serving sv;
     struct tt_model_info info;
+    struct tt_warm_match wm;
     uint64_t version, t0 = tt_time_mono_ns();
+    tt_model_t *warm_file = NULL;
     tt_modelpub_t *pub = NULL;
     int rc = TT_EXIT_FAIL;
     bool txn = false;
@@ -437,6 +491,24 @@ static int run_once(const struct job *j)
         goto out_ok;
 
     tt_train_opts_from_conf(&o, conf);
+    if (warm_setup(j, &sv, &o, &o.warm, &warm_file, err, sizeof(err))) {
+        tt_cli_error("retrain", "warm start: %s", err);
+        goto out;
+    }
+    if (o.warm) {
+        if (conf->retrain.warm_epochs1 > 0)
+            o.epochs1 = (uint32_t)conf->retrain.warm_epochs1;
+        if (conf->retrain.warm_epochs2 > 0)
+            o.epochs2 = (uint32_t)conf->retrain.warm_epochs2;
+        tt_model_get_info(o.warm, &info);
+        tt_warm_count(o.warm, &ds, o.plus, &wm);
+        tt_log_info(j->log, "retrain",
+                    "warm start from version %" PRIu64 ": %u of %u users "
+                    "and %u of %u items known%s; %u + %u epochs",
+                    info.version, wm.users_known, wm.users, wm.items_known,
+                    wm.items, wm.plus_w ? ", W too" : "", o.epochs1,
+                    o.epochs2);
+    }
     tt_trainjob_progress_init(&pr, j->log, "retrain");
     if (tt_trainjob_train(&ds, &split, conf, &o, j->valid_sample, version,
                           &pr, &tr, err, sizeof(err))) {
@@ -508,6 +580,7 @@ out:
     fflush(stdout);
     tt_modelpub_destroy(pub);
     tt_model_destroy(tr.model);
+    tt_model_destroy(warm_file);
     tt_retrain_log_release(&tl);
     tt_dataset_release(&ds);
     serving_release(&sv);
@@ -536,6 +609,7 @@ int tt_cmd_retrain(int argc, char **argv)
         {"out", required_argument, NULL, 'o'},
         {"dry-run", no_argument, NULL, 'n'},
         {"valid-sample", required_argument, NULL, 'V'},
+        {"warm-start", required_argument, NULL, 'w'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -559,7 +633,7 @@ int tt_cmd_retrain(int argc, char **argv)
         return TT_EXIT_FAIL;
     }
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:s:i:f:e:o:nqh", longopts, NULL)) !=
+    while ((c = getopt_long(argc, argv, "c:s:i:f:e:o:nw:qh", longopts, NULL)) !=
            -1) {
         char *end;
 
@@ -590,6 +664,9 @@ int tt_cmd_retrain(int argc, char **argv)
             break;
         case 'n':
             j.dry_run = true;
+            break;
+        case 'w':
+            j.warm_start = optarg;
             break;
         case 'V':
             errno = 0;

@@ -134,9 +134,9 @@ static const struct tt_conf_def defs[] = {
     D_STR("retrain.warm_start", retrain.warm_start, 0, PATH_MAX_, "", NULL,
           "start from a previous model: \"\" = cold, \"serving\" = the "
           "model in service, or a model file"),
-    D_INT("retrain.warm_epochs1", retrain.warm_epochs1, 0, 100000, "0",
+    D_INT("retrain.warm_epochs1", retrain.warm_epochs1, 0, 100000, "2",
           "stage 1 epochs of a warm start, 0 = train.epochs1"),
-    D_INT("retrain.warm_epochs2", retrain.warm_epochs2, 0, 100000, "0",
+    D_INT("retrain.warm_epochs2", retrain.warm_epochs2, 0, 100000, "2",
           "stage 2 epochs of a warm start, 0 = train.epochs2"),
 
     D_STR("metrics.bind", metrics.bind, 0, NAME_MAX_, "127.0.0.1", NULL,
