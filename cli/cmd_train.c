@@ -2,6 +2,8 @@
  * twotime train: reads an interaction log, splits it by time, runs stage 1
  * and stage 2 of 2TS (early stopping on the streaming MRR of the validation
  * part) and saves the model file.  Progress on stderr, a summary on stdout.
+ * The training itself is cli/tt_trainjob.h, the code `twotime retrain`
+ * runs.
  */
 #include <cblas.h>
 #include <errno.h>
@@ -11,17 +13,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli/tt_cli.h"
 #include "cli/tt_source.h"
+#include "cli/tt_trainjob.h"
 #include "common/tt_log.h"
 #include "common/tt_time.h"
-#include "model/tt_eval.h"
 #include "model/tt_model.h"
 #include "model/tt_reader.h"
 #include "model/tt_train.h"
+#include "model/tt_warm.h"
 
 static void usage(FILE *out)
 {
@@ -70,6 +72,8 @@ static void usage(FILE *out)
             "      --valid-sample N     validation interactions scored per\n"
             "                           epoch [20000; 0 = all]\n"
             "      --model-version N    version stored in the model [1]\n"
+            "      --warm-start MODEL   start from MODEL's parameters where\n"
+            "                           user and item ids match (same D)\n"
             "  -q, --quiet              no progress log\n"
             "  -h, --help               show this help\n");
 }
@@ -92,6 +96,7 @@ enum {
     OPT_ACTIVE_Z_BIAS,
     OPT_VALID_SAMPLE,
     OPT_VERSION,
+    OPT_WARM,
 };
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -107,62 +112,6 @@ static int parse_u64(const char *s, uint64_t *out)
         return -1;
     *out = v;
     return 0;
-}
-
-/* Peak resident memory of the process, MiB. */
-static double peak_mib(void)
-{
-    struct rusage ru;
-
-    if (getrusage(RUSAGE_SELF, &ru) != 0)
-        return 0.0;
-    return (double)ru.ru_maxrss / 1024.0;
-}
-
-struct progress {
-    tt_log_t *log;
-    int stage;
-    uint64_t stage_t0;
-    double best_mrr;
-    uint32_t best_epoch, epochs_run;
-};
-
-static void on_progress(void *ctx, const struct tt_train_progress *p)
-{
-    struct progress *pr = ctx;
-    uint64_t now = tt_time_mono_ns();
-    double done, elapsed, eta;
-
-    if (p->stage != pr->stage) {
-        pr->stage = p->stage;
-        pr->stage_t0 = now;
-    }
-    if (p->stage == 2 && p->fraction >= 1.0) {
-        pr->epochs_run = p->epoch;
-        if (p->valid_mrr >= 0 &&
-            (pr->best_epoch == 0 || p->valid_mrr > pr->best_mrr)) {
-            pr->best_mrr = p->valid_mrr;
-            pr->best_epoch = p->epoch;
-        }
-    }
-    if (!pr->log)
-        return;
-    done = ((double)(p->epoch - 1) + p->fraction) / (double)p->epochs;
-    elapsed = tt_time_secs(pr->stage_t0, now);
-    eta = done > 0 ? elapsed * (1.0 - done) / done : 0.0;
-    if (p->valid_mrr >= 0)
-        tt_log_info(pr->log, "train",
-                    "stage %d epoch %u/%u done: loss %.4f, validation MRR "
-                    "%.4f, %.0f %s/s, ETA %.0f s (at most)",
-                    p->stage, p->epoch, p->epochs, p->loss, p->valid_mrr,
-                    p->rate, p->stage == 1 ? "positives" : "steps", eta);
-    else
-        tt_log_info(pr->log, "train",
-                    "stage %d epoch %u/%u %3.0f%%: loss %.4f, %.0f %s/s, "
-                    "ETA %.0f s",
-                    p->stage, p->epoch, p->epochs, 100.0 * p->fraction,
-                    p->loss, p->rate,
-                    p->stage == 1 ? "positives" : "steps", eta);
 }
 
 /* Appends "key=value" to the overrides (storage owned by `own`). */
@@ -205,6 +154,7 @@ int tt_cmd_train(int argc, char **argv)
         {"active-z-bias", required_argument, NULL, OPT_ACTIVE_Z_BIAS},
         {"valid-sample", required_argument, NULL, OPT_VALID_SAMPLE},
         {"model-version", required_argument, NULL, OPT_VERSION},
+        {"warm-start", required_argument, NULL, OPT_WARM},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -218,6 +168,7 @@ int tt_cmd_train(int argc, char **argv)
         {OPT_THREADS, "train.threads"},
     };
     const char *input = NULL, *out = NULL, *conf_path = NULL;
+    const char *warm_path = NULL;
     enum tt_format fmt = TT_FORMAT_AUTO;
     enum tt_train_mode mode = TT_MODE_2TS;
     bool skip_bad = false, quiet = false, inactive_all = false;
@@ -233,21 +184,18 @@ int tt_cmd_train(int argc, char **argv)
     struct tt_dataset ds;
     struct tt_split split;
     struct tt_train_opts o;
-    struct tt_stage1 s1;
-    struct tt_eval_opts eo;
-    struct progress pr;
-    tt_eval_t *ev = NULL;
-    tt_model_t *m = NULL;
+    struct tt_trainjob_progress pr;
+    struct tt_trainjob_result res;
+    tt_model_t *warm = NULL;
     tt_log_t *log = NULL;
     enum tt_log_level level = TT_LOG_INFO;
     struct tt_model_info info;
     uint64_t t0;
-    double s2_secs = 0.0, read_secs;
+    double read_secs;
 
     tt_cli_openblas_fix(argc, argv);
     memset(&ds, 0, sizeof ds);
-    memset(&s1, 0, sizeof s1);
-    memset(&pr, 0, sizeof pr);
+    memset(&res, 0, sizeof res);
     /* at most one override per argument */
     sets = calloc((size_t)argc + 1, sizeof *sets);
     own = calloc((size_t)argc + 1, sizeof *own);
@@ -356,6 +304,9 @@ int tt_cmd_train(int argc, char **argv)
             else
                 valid_sample = v;
             break;
+        case OPT_WARM:
+            warm_path = optarg;
+            break;
         case 'q':
             quiet = true;
             break;
@@ -411,7 +362,13 @@ int tt_cmd_train(int argc, char **argv)
         if (!log)
             goto out_nomem;
     }
-    pr.log = log;
+    if (warm_path &&
+        (tt_model_load(&warm, warm_path, err, sizeof err) != TT_ERR_OK ||
+         tt_warm_check(warm, &o, err, sizeof err) != TT_ERR_OK)) {
+        tt_cli_error("train", "--warm-start: %s", err);
+        goto out;
+    }
+    o.warm = warm;
 
     /* the log */
     t0 = tt_time_mono_ns();
@@ -439,47 +396,37 @@ int tt_cmd_train(int argc, char **argv)
            split.train_end, split.valid_end - split.train_end,
            openblas_get_corename());
 
-    /* validation: streaming MRR on (a fixed sample of) the next slice */
-    memset(&eo, 0, sizeof eo);
-    eo.negatives = (uint32_t)conf.eval.negatives;
-    eo.seed = conf.eval.seed;
-    eo.max_scored = (size_t)valid_sample;
-    eo.threads = o.threads;
-    eo.tstar = o.tstar;
-    if (split.valid_end > split.train_end &&
-        tt_eval_new(&ev, &ds, &split, split.train_end, split.valid_end, &eo,
-                    err, sizeof err) != TT_ERR_OK) {
-        tt_log_warn(log, "train",
-                    "no validation (%s): keeping the last epoch", err);
-        ev = NULL;
-    }
+    if (warm) {
+        struct tt_warm_match wm;
 
-    if (tt_stage1_train(&ds, &split, &o, on_progress, &pr, &s1, err,
-                        sizeof err) != TT_ERR_OK) {
-        tt_cli_error("train", "stage 1: %s", err);
-        goto out;
+        tt_warm_count(warm, &ds, o.plus, &wm);
+        tt_model_get_info(warm, &info);
+        printf("warm start from %s (version %llu): %u of %u users and %u "
+               "of %u items known%s\n",
+               warm_path, (unsigned long long)info.version, wm.users_known,
+               wm.users, wm.items_known, wm.items, wm.plus_w ? ", W too" : "");
     }
-    printf("stage 1: %.2f s, %u epochs, D = %u; peak memory %.0f MiB\n",
-           s1.seconds, o.epochs1, s1.dim, peak_mib());
-    if (tt_stage2_train(&ds, &split, &s1, &o, version,
-                        ev ? tt_eval_validate : NULL, ev, on_progress, &pr,
-                        &m, &s2_secs, err, sizeof err) != TT_ERR_OK) {
-        tt_cli_error("train", "stage 2: %s", err);
-        goto out;
-    }
-    if (ev)
-        printf("stage 2: %.2f s, %u epochs run, best epoch %u (validation "
-               "MRR %.4f); peak memory %.0f MiB\n",
-               s2_secs, pr.epochs_run, pr.best_epoch, pr.best_mrr,
-               peak_mib());
-    else
-        printf("stage 2: %.2f s, %u epochs; peak memory %.0f MiB\n", s2_secs,
-               pr.epochs_run, peak_mib());
-    if (tt_model_save(m, out, err, sizeof err) != TT_ERR_OK) {
+    tt_trainjob_progress_init(&pr, log, "train");
+    if (tt_trainjob_train(&ds, &split, &conf, &o, (size_t)valid_sample,
+                          version, &pr, &res, err, sizeof err) != TT_ERR_OK) {
         tt_cli_error("train", "%s", err);
         goto out;
     }
-    tt_model_get_info(m, &info);
+    printf("stage 1: %.2f s, %u epochs, D = %u; peak memory %.0f MiB\n",
+           res.stage1_seconds, o.epochs1, res.dim, res.stage1_peak_mib);
+    if (res.valid_mrr >= 0)
+        printf("stage 2: %.2f s, %u epochs run, best epoch %u (validation "
+               "MRR %.4f); peak memory %.0f MiB\n",
+               res.stage2_seconds, res.epochs_run, res.best_epoch,
+               res.valid_mrr, tt_trainjob_peak_mib());
+    else
+        printf("stage 2: %.2f s, %u epochs; peak memory %.0f MiB\n",
+               res.stage2_seconds, res.epochs_run, tt_trainjob_peak_mib());
+    if (tt_model_save(res.model, out, err, sizeof err) != TT_ERR_OK) {
+        tt_cli_error("train", "%s", err);
+        goto out;
+    }
+    tt_model_get_info(res.model, &info);
     printf("model %s: version %llu, D = %u, t* = %u, K = %u, %s%s, %u "
            "items, %u active users\n",
            out, (unsigned long long)info.version, info.dim, info.tstar,
@@ -497,9 +444,8 @@ out_nomem:
     tt_cli_error("train", "out of memory");
     rc = TT_EXIT_FAIL;
 out:
-    tt_model_destroy(m);
-    tt_stage1_release(&s1);
-    tt_eval_destroy(ev);
+    tt_model_destroy(res.model);
+    tt_model_destroy(warm);
     tt_dataset_release(&ds);
     tt_log_destroy(log);
     if (conf_loaded)

@@ -134,10 +134,11 @@ tt_err_t tt_trainjob_train(const struct tt_dataset *ds,
     if (rc)
         goto out;
     res->stage1_seconds = s1.seconds;
+    res->stage1_peak_mib = tt_trainjob_peak_mib();
     res->dim = s1.dim;
     tt_log_info(pr->log, pr->what,
                 "stage 1: %.2f s, %u epochs, D = %u; peak memory %.0f MiB",
-                s1.seconds, o->epochs1, s1.dim, tt_trainjob_peak_mib());
+                s1.seconds, o->epochs1, s1.dim, res->stage1_peak_mib);
     rc = tt_stage2_train(ds, split, &s1, o, version,
                          ev ? tt_eval_validate : NULL, ev,
                          tt_trainjob_on_progress, pr, &res->model,

@@ -7,9 +7,8 @@
  * from the configuration (tt_train_opts_from_conf), a validation handle on
  * a fixed sample of [train_end, valid_end) (eval.negatives, eval.seed,
  * valid_sample interactions), stage 1, then stage 2 keeping the epoch with
- * the best streaming validation MRR (tt_eval_validate).  cmd_train.c still
- * has its own copy of these lines (its owner may switch to this module;
- * the behaviour is the same).
+ * the best streaming validation MRR (tt_eval_validate).  A warm start is
+ * the caller's o->warm (model/tt_warm.h).
  *
  * Progress: on a terminal, one line redrawn in place (stage, epoch, share
  * done, loss, rate, ETA); otherwise log lines, at most one every
@@ -55,6 +54,7 @@ void tt_trainjob_on_progress(void *ctx, const struct tt_train_progress *p);
 struct tt_trainjob_result {
     tt_model_t *model;        /* the caller owns it */
     double stage1_seconds;
+    double stage1_peak_mib;   /* peak resident memory after stage 1 */
     double stage2_seconds;
     uint32_t epochs_run;      /* stage 2 */
     uint32_t best_epoch;      /* 0 without validation */
