@@ -9,7 +9,7 @@
  *  2. The log: the input topic from its earliest retained offsets to the
  *     end (last stable) offsets observed now, read_committed; or a file
  *     (--input: CSV and the other tt_reader formats, or an Avro container
- *     file *.avro).
+ *     file, recognised by its magic: cli/tt_source.h).
  *  3. The split, by time as `twotime train` does (eval.train_frac,
  *     eval.valid_frac): training, validation (early stopping), and the
  *     newest slice, which only the gate sees.  For the topic, the training
@@ -46,6 +46,7 @@
 
 #include "cli/tt_cli.h"
 #include "cli/tt_retrain_log.h"
+#include "cli/tt_source.h"
 #include "cli/tt_trainjob.h"
 #include "common/tt_log.h"
 #include "common/tt_time.h"
@@ -56,7 +57,6 @@
 #include "model/tt_warm.h"
 #include "producers/tt_admin.h"
 #include "producers/tt_modelpub.h"
-#include "schemas/tt_container.h"
 
 #define CATCHUP_MS 300000
 #define STALE_KEYS_MAX 65536
@@ -143,36 +143,6 @@ struct job {
     const char *warm_start; /* --warm-start, or NULL: retrain.warm_start */
 };
 
-/* An Avro container file into ds (finished). */
-static tt_err_t read_avro(struct tt_dataset *ds, const char *path,
-                          char *errstr, size_t errstr_size)
-{
-    tt_container_reader_t *r = NULL;
-    struct tt_event ev;
-    bool end = false;
-    tt_err_t err;
-
-    err = tt_container_reader_new(&r, path, errstr, errstr_size);
-    while (!err) {
-        err = tt_container_reader_next(r, &ev, &end, errstr, errstr_size);
-        if (!err && end)
-            break;
-        if (!err && tt_dataset_add(ds, &ev) != TT_ERR_OK)
-            err = tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    }
-    tt_container_reader_destroy(r);
-    if (!err && tt_dataset_finish(ds) != TT_ERR_OK)
-        err = tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "out of memory");
-    return err;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
 /* The log of --input, split as `twotime train` splits it. */
 static tt_err_t file_dataset(const struct job *j, struct tt_dataset *ds,
                              struct tt_split *split, char *errstr,
@@ -181,11 +151,8 @@ static tt_err_t file_dataset(const struct job *j, struct tt_dataset *ds,
     uint64_t skipped = 0, t0 = tt_time_mono_ns();
     tt_err_t err;
 
-    if (ends_with(j->input, ".avro"))
-        err = read_avro(ds, j->input, errstr, errstr_size);
-    else
-        err = tt_dataset_read(ds, j->input, j->fmt, j->skip_bad, &skipped,
-                              errstr, errstr_size);
+    err = tt_source_read_dataset(ds, j->input, j->fmt, j->skip_bad,
+                                 &skipped, errstr, errstr_size);
     if (err)
         return err;
     if (skipped)
