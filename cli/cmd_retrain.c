@@ -357,9 +357,10 @@ static tt_err_t warm_setup(const struct job *j, const struct serving *sv,
     if (!src || !*src)
         return TT_ERR_OK;
     if (strcmp(src, "serving") != 0) {
-        err = tt_model_load(owned, src, errstr, errstr_size);
-        if (!err)
-            err = tt_warm_check(*owned, o, errstr, errstr_size);
+        err = tt_model_load(owned, src, why, sizeof(why));
+        if (err)
+            return tt_errf(err, errstr, errstr_size, "warm start: %s", why);
+        err = tt_warm_check(*owned, o, errstr, errstr_size);
         if (err)
             return err;
         *warm = *owned;
@@ -459,7 +460,7 @@ static int run_once(const struct job *j)
 
     tt_train_opts_from_conf(&o, conf);
     if (warm_setup(j, &sv, &o, &o.warm, &warm_file, err, sizeof(err))) {
-        tt_cli_error("retrain", "warm start: %s", err);
+        tt_cli_error("retrain", "%s", err);
         goto out;
     }
     if (o.warm) {

@@ -365,7 +365,7 @@ int tt_cmd_train(int argc, char **argv)
     if (warm_path &&
         (tt_model_load(&warm, warm_path, err, sizeof err) != TT_ERR_OK ||
          tt_warm_check(warm, &o, err, sizeof err) != TT_ERR_OK)) {
-        tt_cli_error("train", "--warm-start: %s", err);
+        tt_cli_error("train", "%s%s", warm ? "" : "--warm-start: ", err);
         goto out;
     }
     o.warm = warm;

@@ -16,7 +16,11 @@
  *   without restarting; exactly one committed output per input event, and
  *   every event produced after the swap names version 2.
  * - gate_and_every: with a model in service, a crippled retrain is refused
- *   with exit code 3 and publishes nothing; `--every 1s` publishes version
+ *   with exit code 3 and publishes nothing; a retrain warm-started from
+ *   the model in service (2 + 2 epochs instead of 3 + 2) passes the gate
+ *   (MRR within retrain.max_mrr_drop of the cold version 1) and publishes
+ *   version 2; two warm dry runs write the same model bytes; a warm-start
+ *   model of another D is refused (exit 1); `--every 1s` publishes version
  *   after version and stops cleanly (exit 0) on SIGTERM.
  */
 #include <setjmp.h>
@@ -43,334 +47,7 @@
 #include "model/tt_model_int.h"
 #include "producers/tt_modelpub.h"
 #include "tests/integration/tt_itest.h"
-
-#define PARTS 4
-#define SETS_MAX 48
-#define TS0 INT64_C(1700000000000)
-#define TS_STEP 1000
-
-/* ---- setup ------------------------------------------------------------- */
-
-struct rt {
-    struct tt_conf conf;
-    char in[TT_ITEST_NAME_MAX], out[TT_ITEST_NAME_MAX];
-    char cl[TT_ITEST_NAME_MAX], dlq[TT_ITEST_NAME_MAX];
-    char models[TT_ITEST_NAME_MAX], group[TT_ITEST_NAME_MAX];
-    char dir[128];
-    char sets[SETS_MAX][320];
-    int n_sets;
-};
-
-static void rt_set(struct rt *t, const char *key, const char *value)
-{
-    char errstr[256], kv[sizeof(t->sets[0])];
-
-    assert_true(t->n_sets < SETS_MAX);
-    snprintf(kv, sizeof(kv), "%s=%s", key, value);
-    memcpy(t->sets[t->n_sets++], kv, sizeof(kv));
-    if (tt_conf_set(&t->conf, key, value, errstr, sizeof(errstr)))
-        fail_msg("setting %s: %s", key, errstr);
-}
-
-static void rt_init(struct rt *t, const char *prefix)
-{
-    char buf[64], path[256];
-
-    memset(t, 0, sizeof(*t));
-    tt_itest_conf(&t->conf);
-#define NAME(field, suffix)                                                    \
-    snprintf(buf, sizeof(buf), "%s-" suffix, prefix);                         \
-    tt_itest_name(t->field, sizeof(t->field), buf)
-    NAME(in, "in");
-    NAME(out, "out");
-    NAME(cl, "cl");
-    NAME(dlq, "dlq");
-    NAME(models, "models");
-    NAME(group, "g");
-#undef NAME
-    snprintf(t->dir, sizeof(t->dir), "/tmp/tt-retrain-test-XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
-    rt_set(t, "kafka.brokers", tt_itest_brokers());
-    rt_set(t, "kafka.input_topic", t->in);
-    rt_set(t, "kafka.output_topic", t->out);
-    rt_set(t, "kafka.changelog_topic", t->cl);
-    rt_set(t, "kafka.dead_letter_topic", t->dlq);
-    rt_set(t, "kafka.model_topic", t->models);
-    rt_set(t, "kafka.group_id", t->group);
-    rt_set(t, "kafka.partitions", "4");
-    rt_set(t, "kafka.batch_max", "300");
-    rt_set(t, "kafka.batch_ms", "100");
-    rt_set(t, "kafka.properties.consumer.heartbeat.interval.ms", "300");
-    rt_set(t, "kafka.properties.consumer.session.timeout.ms", "6000");
-    snprintf(path, sizeof(path), "%s/state", t->dir);
-    rt_set(t, "state.path", path);
-    rt_set(t, "state.cache_mb", "8");
-    rt_set(t, "state.write_buffer_mb", "8");
-    rt_set(t, "metrics.port", "0");
-    rt_set(t, "model.dim", "16");
-    rt_set(t, "model.tstar", "10");
-    rt_set(t, "model.k", "4");
-    rt_set(t, "train.epochs1", "3");
-    rt_set(t, "train.epochs2", "2");
-    rt_set(t, "eval.negatives", "99");
-}
-
-static void rt_release(struct rt *t)
-{
-    char cmd[256];
-
-    tt_itest_delete_topic(&t->conf.kafka, t->in);
-    tt_itest_delete_topic(&t->conf.kafka, t->out);
-    tt_itest_delete_topic(&t->conf.kafka, t->cl);
-    tt_itest_delete_topic(&t->conf.kafka, t->dlq);
-    tt_itest_delete_topic(&t->conf.kafka, t->models);
-    tt_conf_release(&t->conf);
-    if (getenv("TT_TEST_KEEP")) {
-        fprintf(stderr, "kept %s\n", t->dir);
-        return;
-    }
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", t->dir);
-}
-
-/* Runs `twotime <cmd> extra... --set <each setting>` with stderr (and
- * stdout) appended to <dir>/<log>; returns the child's pid. */
-static pid_t rt_spawn(const struct rt *t, const char *const *extra,
-                      const char *log)
-{
-    const char *bin = getenv("TT_BINARY");
-    char *argv[2 * SETS_MAX + 24], path[256];
-    int argc = 0;
-    pid_t pid;
-
-    if (!bin)
-        fail_msg("TT_BINARY is not set");
-    argv[argc++] = (char *)bin;
-    for (; *extra; extra++)
-        argv[argc++] = (char *)*extra;
-    for (int i = 0; i < t->n_sets && strcmp(argv[1], "gen"); i++) {
-        argv[argc++] = (char *)"--set";
-        argv[argc++] = (char *)t->sets[i];
-    }
-    argv[argc] = NULL;
-    snprintf(path, sizeof(path), "%s/%s", t->dir, log);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        FILE *e = freopen(path, "a", stderr);
-        FILE *o = freopen(path, "a", stdout);
-
-        (void)e;
-        (void)o;
-        execv(bin, argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* Waits for a child at most timeout_s (then kills it and fails). */
-static int rt_wait(pid_t pid, double timeout_s)
-{
-    uint64_t t0 = tt_time_mono_ns();
-    int st = 0;
-
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-
-        if (r == pid)
-            break;
-        assert_int_equal(r, 0);
-        if (tt_time_secs(t0, tt_time_mono_ns()) > timeout_s) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            fail_msg("child %d still running after %.0f s", (int)pid,
-                     timeout_s);
-        }
-        usleep(50000);
-    }
-    if (WIFSIGNALED(st))
-        return -WTERMSIG(st);
-    return WEXITSTATUS(st);
-}
-
-/* Runs a command to its end; returns its exit status. */
-static int rt_run(const struct rt *t, const char *const *extra,
-                  const char *log, double timeout_s)
-{
-    return rt_wait(rt_spawn(t, extra, log), timeout_s);
-}
-
-static void dump_log(const struct rt *t, const char *log)
-{
-    char path[256], line[512];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", t->dir, log);
-    f = fopen(path, "r");
-    if (!f)
-        return;
-    fprintf(stderr, "---- %s\n", path);
-    while (fgets(line, sizeof(line), f))
-        fputs(line, stderr);
-    fclose(f);
-}
-
-static bool log_has(const struct rt *t, const char *log, const char *what)
-{
-    char path[256], line[1024];
-    bool found = false;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", t->dir, log);
-    f = fopen(path, "r");
-    if (!f)
-        return false;
-    while (!found && fgets(line, sizeof(line), f))
-        found = strstr(line, what) != NULL;
-    fclose(f);
-    return found;
-}
-
-/* ---- models ------------------------------------------------------------ */
-
-static tt_model_t *make_model(uint32_t dim, uint32_t n_items,
-                              uint32_t n_users, uint64_t seed)
-{
-    struct tt_model_parts parts;
-    struct tt_rng rng;
-    size_t nd = tt_model_dense_floats(dim, true);
-    float *dense = malloc(nd * sizeof(float));
-    float *items = malloc((size_t)n_items * dim * sizeof(float));
-    float *phi = malloc(((size_t)n_users * dim + 1) * sizeof(float));
-    int64_t *iid = malloc(n_items * sizeof(int64_t));
-    int64_t *uid = malloc((n_users + 1) * sizeof(int64_t));
-    struct tt_model_cutoff cuts[PARTS];
-    tt_model_t *m = NULL;
-    char err[256];
-
-    assert_true(dense && items && phi && iid && uid);
-    tt_rng_seed(&rng, seed, 1);
-    for (size_t i = 0; i < nd; i++)
-        dense[i] = (float)(0.3 * tt_rng_normal(&rng));
-    for (size_t i = 0; i < (size_t)n_items * dim; i++)
-        items[i] = (float)tt_rng_normal(&rng);
-    for (size_t i = 0; i < (size_t)n_users * dim; i++)
-        phi[i] = (float)tt_rng_normal(&rng);
-    for (uint32_t i = 0; i < n_items; i++)
-        iid[i] = (int64_t)i * 3 + 1;
-    for (uint32_t i = 0; i < n_users; i++)
-        uid[i] = (int64_t)(n_users - i) * 11;
-    for (int p = 0; p < PARTS; p++) {
-        cuts[p].partition = p;
-        cuts[p].offset = 100 + p;
-    }
-    memset(&parts, 0, sizeof(parts));
-    parts.dim = dim;
-    parts.tstar = 10;
-    parts.k = 4;
-    parts.flags = TT_MODEL_FLAG_PLUS;
-    parts.version = 1;
-    parts.seed = seed;
-    parts.cutoff_ts_ms = TS0;
-    parts.n_items = n_items;
-    parts.item_ids = iid;
-    parts.items = items;
-    parts.n_active = n_users;
-    parts.user_ids = uid;
-    parts.phi = phi;
-    parts.dense = dense;
-    parts.n_cutoffs = PARTS;
-    parts.cutoffs = cuts;
-    if (tt_model_build(&m, &parts, err, sizeof(err)))
-        fail_msg("model: %s", err);
-    free(dense);
-    free(items);
-    free(phi);
-    free(iid);
-    free(uid);
-    return m;
-}
-
-static void assert_same_bytes(const tt_model_t *a, const tt_model_t *b)
-{
-    uint8_t *ba, *bb;
-    size_t la, lb;
-
-    assert_int_equal(tt_model_save_buf(a, &ba, &la), TT_ERR_OK);
-    assert_int_equal(tt_model_save_buf(b, &bb, &lb), TT_ERR_OK);
-    assert_int_equal(la, lb);
-    assert_memory_equal(ba, bb, la);
-    free(ba);
-    free(bb);
-}
-
-static uint64_t version_of(const tt_model_t *m)
-{
-    struct tt_model_info info;
-
-    tt_model_get_info(m, &info);
-    return info.version;
-}
-
-static void publish(const struct rt *t, const tt_model_t *m, uint64_t v,
-                    const struct tt_modelpub_key *stale, size_t n_stale,
-                    struct tt_modelpub_summary *sum)
-{
-    struct tt_modelpub_opts po;
-    tt_modelpub_t *pub;
-    char txn[TT_ITEST_NAME_MAX + 16], err[512];
-
-    memset(&po, 0, sizeof(po));
-    po.topic = t->models;
-    snprintf(txn, sizeof(txn), "%s-pub", t->models);
-    po.transactional_id = txn;
-    if (tt_modelpub_new(&pub, &t->conf.kafka, &po, err, sizeof(err)))
-        fail_msg("publisher: %s", err);
-    if (tt_modelpub_publish(pub, m, v, stale, n_stale, sum, err,
-                            sizeof(err)))
-        fail_msg("publish v%llu: %s", (unsigned long long)v, err);
-    tt_modelpub_destroy(pub);
-}
-
-/*
- * A fresh follower caught up: the newest complete version (or NULL).  A
- * publication is visible to read_committed readers only once its
- * transaction markers are written, a moment after the commit returns: try
- * again for a while until a version >= want shows (want 0: once).
- */
-static tt_model_t *catch_up(const struct rt *t, tt_modelsub_t **keep,
-                            struct tt_modelsub_stats *st, uint64_t want)
-{
-    uint64_t t0 = tt_time_mono_ns();
-
-    for (;;) {
-        struct tt_modelsub_opts so;
-        tt_modelsub_t *sub;
-        tt_model_t *m = NULL;
-        char err[512];
-
-        memset(&so, 0, sizeof(so));
-        so.topic = t->models;
-        if (tt_modelsub_new(&sub, &t->conf.kafka, &so, err, sizeof(err)))
-            fail_msg("follower: %s", err);
-        if (tt_modelsub_catch_up(sub, 60000, &m, err, sizeof(err)))
-            fail_msg("catch-up: %s", err);
-        if (want == 0 || (m && version_of(m) >= want) ||
-            tt_time_secs(t0, tt_time_mono_ns()) > 30) {
-            if (st)
-                tt_modelsub_stats(sub, st);
-            if (keep)
-                *keep = sub;
-            else
-                tt_modelsub_destroy(sub);
-            return m;
-        }
-        tt_model_destroy(m);
-        tt_modelsub_destroy(sub);
-        usleep(200000);
-    }
-}
+#include "tests/integration/tt_itest_retrain.h"
 
 /* ---- kafka_round_trip --------------------------------------------------- */
 
@@ -794,7 +471,7 @@ static void hot_swap(void **state)
     tt_itest_produce(&t.conf.kafka, t.in, evs + N_A + N_B, N_C);
     wait_committed(&t, N_ALL, "stream.log");
     kill(sp, SIGTERM);
-    rc = rt_wait(sp, 60);
+    rc = tt_itest_wait(sp, 60);
     if (rc != 0)
         dump_log(&t, "stream.log");
     assert_int_equal(rc, 0);
@@ -853,6 +530,16 @@ static void gate_and_every(void **state)
     const char *retrain[] = {"retrain", "--input", log_path, NULL};
     const char *every[] = {"retrain", "--input", log_path, "--every", "1s",
                            NULL};
+    char out1[256], out2[256];
+    const char *warm[] = {"retrain", "--input", log_path, "--warm-start",
+                          "serving", NULL};
+    const char *dry1[] = {"retrain", "--input", log_path, "--warm-start",
+                          "serving", "--dry-run", "--out", out1, NULL};
+    const char *dry2[] = {"retrain", "--input", log_path, "--warm-start",
+                          "serving", "--dry-run", "--out", out2, NULL};
+    const char *wrong[] = {"retrain", "--input", log_path, "--warm-start",
+                           out1, "--dry-run", NULL};
+    tt_model_t *w1, *w2;
     uint64_t t0;
     pid_t pid;
     int rc;
@@ -880,9 +567,49 @@ static void gate_and_every(void **state)
     assert_int_equal(st.max_version, 1);
     tt_model_destroy(m);
 
-    /* periodic: versions 2, 3, ... until SIGTERM, then exit 0 */
+    /* warm start from version 1 (the default 2 + 2 epochs), through the
+     * gate at the default max_mrr_drop 0.05 */
     rt_set(&t, "train.lr1", "0.01");
     rt_set(&t, "train.lr2", "0.001");
+    rc = rt_run(&t, warm, "warm.log", 120);
+    if (rc != 0 || !log_has(&t, "warm.log", "gate on") ||
+        !log_has(&t, "warm.log", ": pass ("))
+        dump_log(&t, "warm.log");
+    assert_int_equal(rc, 0);
+    assert_true(log_has(&t, "warm.log", "warm start from version 1: "));
+    assert_true(log_has(&t, "warm.log", "; 2 + 2 epochs"));
+    assert_true(log_has(&t, "warm.log", "stage 1: ") &&
+                log_has(&t, "warm.log", ", 2 epochs, D = 16"));
+    assert_true(log_has(&t, "warm.log", ": pass ("));
+    assert_true(log_has(&t, "warm.log", "published version 2"));
+    /* deterministic: two warm dry runs from version 2, the same bytes */
+    snprintf(out1, sizeof(out1), "%s/warm1.ttm", t.dir);
+    snprintf(out2, sizeof(out2), "%s/warm2.ttm", t.dir);
+    assert_int_equal(rt_run(&t, dry1, "dry1.log", 120), 0);
+    assert_int_equal(rt_run(&t, dry2, "dry2.log", 120), 0);
+    assert_true(log_has(&t, "dry1.log", "warm start from version 2: "));
+    {
+        char err[256];
+
+        assert_int_equal(tt_model_load(&w1, out1, err, sizeof(err)),
+                         TT_ERR_OK);
+        assert_int_equal(tt_model_load(&w2, out2, err, sizeof(err)),
+                         TT_ERR_OK);
+    }
+    assert_same_bytes(w1, w2);
+    tt_model_destroy(w1);
+    tt_model_destroy(w2);
+    /* a warm-start file of another D: refused before training */
+    rt_set(&t, "model.dim", "8");
+    rc = rt_run(&t, wrong, "wrong.log", 120);
+    if (rc != 1)
+        dump_log(&t, "wrong.log");
+    assert_int_equal(rc, 1);
+    assert_true(log_has(&t, "wrong.log", "D = 16 (feature dim 0), this "
+                                         "training D = 8"));
+    rt_set(&t, "model.dim", "16");
+
+    /* periodic: versions 3, 4, ... until SIGTERM, then exit 0 */
     rt_set(&t, "retrain.max_mrr_drop", "1");
     pid = rt_spawn(&t, every, "every.log");
     t0 = tt_time_mono_ns();
@@ -890,7 +617,7 @@ static void gate_and_every(void **state)
            tt_time_secs(t0, tt_time_mono_ns()) < 90)
         usleep(200000);
     kill(pid, SIGTERM);
-    rc = rt_wait(pid, 60);
+    rc = tt_itest_wait(pid, 60);
     if (rc != 0 || !log_has(&t, "every.log", "published version 3"))
         dump_log(&t, "every.log");
     assert_int_equal(rc, 0);

@@ -224,3 +224,98 @@ uint64_t tt_itest_seed(uint64_t dflt)
         fail_msg("TT_TEST_SEED=%s: not a decimal number", v);
     return (uint64_t)x;
 }
+
+/* ---- child processes ---- */
+
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#define ITEST_ARGS_MAX 256
+
+pid_t tt_itest_spawn(const char *const *args, const char *const *sets,
+                     int n_sets, const char *log_path)
+{
+    const char *bin = getenv("TT_BINARY");
+    char *argv[ITEST_ARGS_MAX];
+    int argc = 0;
+    pid_t pid;
+
+    if (!bin)
+        fail_msg("TT_BINARY is not set (ctest sets it to the twotime "
+                 "program)");
+    argv[argc++] = (char *)bin;
+    for (; *args; args++) {
+        assert_true(argc < ITEST_ARGS_MAX - 1);
+        argv[argc++] = (char *)*args;
+    }
+    for (int i = 0; i < n_sets; i++) {
+        assert_true(argc < ITEST_ARGS_MAX - 2);
+        argv[argc++] = (char *)"--set";
+        argv[argc++] = (char *)sets[i];
+    }
+    argv[argc] = NULL;
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *e = freopen(log_path, "a", stderr);
+        FILE *o = freopen(log_path, "a", stdout);
+
+        (void)e;
+        (void)o;
+        execv(bin, argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int tt_itest_wait(pid_t pid, double timeout_s)
+{
+    uint64_t t0 = tt_time_mono_ns();
+    int st = 0;
+
+    for (;;) {
+        pid_t r = waitpid(pid, &st, WNOHANG);
+
+        if (r == pid)
+            break;
+        assert_int_equal(r, 0);
+        if (tt_time_secs(t0, tt_time_mono_ns()) > timeout_s) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            fail_msg("child %d still running after %.0f s", (int)pid,
+                     timeout_s);
+        }
+        usleep(50000);
+    }
+    if (WIFSIGNALED(st))
+        return -WTERMSIG(st);
+    return WEXITSTATUS(st);
+}
+
+void tt_itest_dump_file(const char *path)
+{
+    char line[1024];
+    FILE *f = fopen(path, "r");
+
+    if (!f)
+        return;
+    fprintf(stderr, "---- %s\n", path);
+    while (fgets(line, sizeof(line), f))
+        fputs(line, stderr);
+    fclose(f);
+}
+
+bool tt_itest_file_has(const char *path, const char *what)
+{
+    char line[1024];
+    bool found = false;
+    FILE *f = fopen(path, "r");
+
+    if (!f)
+        return false;
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, what) != NULL;
+    fclose(f);
+    return found;
+}

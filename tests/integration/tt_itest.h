@@ -74,4 +74,27 @@ int64_t tt_itest_topic_records(const struct tt_conf_kafka *kc,
  * number), else `dflt`.  Print it, so that a failure can be replayed. */
 uint64_t tt_itest_seed(uint64_t dflt);
 
+/* ---- child processes: the twotime program (TT_BINARY) ---- */
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* Runs TT_BINARY with args[0..] (NULL-terminated) and then "--set S" for
+ * each of sets[0..n_sets), stdout and stderr appended to log_path; returns
+ * the child's pid.  Fails the test when TT_BINARY is not set. */
+pid_t tt_itest_spawn(const char *const *args, const char *const *sets,
+                     int n_sets, const char *log_path);
+
+/* Waits for a child at most timeout_s; then kills it (SIGKILL) and fails
+ * the test.  Returns the exit status, or minus the signal that ended it. */
+int tt_itest_wait(pid_t pid, double timeout_s);
+
+/* Copies the file at `path` to stderr under a "---- path" line (a child's
+ * log, when a test fails); nothing when it cannot be read. */
+void tt_itest_dump_file(const char *path);
+
+/* Whether a line of the file at `path` contains `what` (false when the
+ * file cannot be read). */
+bool tt_itest_file_has(const char *path, const char *what);
+
 #endif
