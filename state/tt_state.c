@@ -1,5 +1,6 @@
 #include "state/tt_state.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "state/tt_state_int.h"
 
@@ -128,6 +130,8 @@ tt_err_t tt_state_part_cf(tt_state_t *st, int32_t partition, bool create,
     }
     if (!create)
         return TT_ERR_OK;
+    if (tt_state_space_check(st, errstr, errstr_size))
+        return TT_ERR_STATE;
     if (grow_parts(st, partition) != TT_ERR_OK)
         return tt_errf(TT_ERR_NOMEM, errstr, errstr_size,
                        "state: no memory for partition %" PRId32, partition);
@@ -170,6 +174,12 @@ static void set_options(tt_state_t *st, const struct tt_conf_state *conf)
      * costing ~10% of the CPU per user (bench/bench_state.c). */
     rocksdb_options_set_compression(o, rocksdb_no_compression);
     rocksdb_options_set_keep_log_file_num(o, 3);
+    /* Only fatal messages in RocksDB's info LOG: Debian's librocksdb 7.8 is
+     * built with assertions, and a second write to a LOG file whose write
+     * failed (a full disk) aborts the process (WritableFileWriter::
+     * AssertFalseAndGetStatusForPrevError) instead of returning the error;
+     * test_fault_state disk_full. */
+    rocksdb_options_set_info_log_level(o, 4 /* FATAL_LEVEL */);
     rocksdb_options_set_max_log_file_size(o, 8 * MB);
 
     /* Bloom filters (10 bits/key, ~1% false positives) make the lookup of a
@@ -184,6 +194,46 @@ static void set_options(tt_state_t *st, const struct tt_conf_state *conf)
         st->bbto, 1);
     rocksdb_block_based_options_set_format_version(st->bbto, 5);
     rocksdb_options_set_block_based_table_factory(o, st->bbto);
+}
+
+tt_err_t tt_state_space_check(const tt_state_t *st, char *errstr,
+                              size_t errstr_size)
+{
+    struct statvfs vfs;
+    uint64_t avail;
+
+    if (statvfs(st->path, &vfs) != 0)
+        return TT_ERR_OK; /* the write itself will say what is wrong */
+    avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    if (avail >= st->reserve)
+        return TT_ERR_OK;
+    return tt_errf(TT_ERR_STATE, errstr, errstr_size,
+                   "state: no space left on device for %s: %" PRIu64
+                   " MB free, the store keeps %" PRIu64
+                   " MB in reserve; stopping (free space and restart)",
+                   st->path, avail / MB, st->reserve / MB);
+}
+
+/* Whether dir holds files a RocksDB store writes (tables, logs, a
+ * manifest): such a directory without CURRENT is a damaged store, and
+ * opening it as a new one could replay its logs. */
+static bool has_store_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+
+    if (!d)
+        return false;
+    while (!found && (e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+
+        found = (n > 4 && (strcmp(e->d_name + n - 4, ".sst") == 0 ||
+                           strcmp(e->d_name + n - 4, ".log") == 0)) ||
+                strncmp(e->d_name, "MANIFEST-", 9) == 0;
+    }
+    closedir(d);
+    return found;
 }
 
 static tt_err_t open_db(tt_state_t *st, char *errstr, size_t errstr_size)
@@ -201,6 +251,13 @@ static tt_err_t open_db(tt_state_t *st, char *errstr, size_t errstr_size)
     /* A directory without CURRENT holds no database yet: open it with the
      * default family only.  Otherwise every family must be reopened. */
     snprintf(current, sizeof(current), "%s/CURRENT", st->path);
+    if (stat(current, &sb) != 0 && has_store_files(st->path))
+        return tt_errf(TT_ERR_STATE, errstr, errstr_size,
+                       "state: %s holds store files but no database "
+                       "(CURRENT is missing: the directory was removed or "
+                       "damaged while in use): remove it to restore from "
+                       "the changelog",
+                       st->path);
     if (stat(current, &sb) == 0) {
         names = rocksdb_list_column_families(st->opts, st->path, &n, &rerr);
         if (rerr)
@@ -329,12 +386,33 @@ tt_err_t tt_state_new(tt_state_t **stp, const struct tt_conf_state *conf,
     }
     rocksdb_writeoptions_set_sync(st->wopts, 0);
     set_options(st, conf);
+    /* Room for two memtables to flush, plus logs and manifest. */
+    st->reserve = 2 * (uint64_t)conf->write_buffer_mb * MB + 4 * MB;
+    if (mkdir(st->path, 0755) != 0 && errno != EEXIST) {
+        err = tt_errf(TT_ERR_IO, errstr, errstr_size, "state: %s: %s",
+                      st->path, strerror(errno));
+        goto out_destroy;
+    }
+    err = tt_state_space_check(st, errstr, errstr_size);
+    if (err)
+        goto out_destroy;
     err = open_db(st, errstr, errstr_size);
     if (err)
         goto out_destroy;
     err = check_format(st, errstr, errstr_size);
     if (err)
         goto out_destroy;
+    {
+        struct stat sb;
+
+        if (stat(st->path, &sb) != 0) {
+            err = tt_errf(TT_ERR_IO, errstr, errstr_size, "state: %s: %s",
+                          st->path, strerror(errno));
+            goto out_destroy;
+        }
+        st->dir_dev = sb.st_dev;
+        st->dir_ino = sb.st_ino;
+    }
     *stp = st;
     return TT_ERR_OK;
 

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "state/tt_state_int.h"
 
@@ -181,6 +182,15 @@ tt_err_t tt_state_batch_put_meta(tt_state_batch_t *b, const char *name,
     return TT_ERR_OK;
 }
 
+/* Whether st->path is still the directory the store opened. */
+static bool same_dir(const tt_state_t *st)
+{
+    struct stat sb;
+
+    return stat(st->path, &sb) == 0 && sb.st_dev == st->dir_dev &&
+           sb.st_ino == st->dir_ino;
+}
+
 tt_err_t tt_state_commit(tt_state_t *st, tt_state_batch_t *b, char *errstr,
                          size_t errstr_size)
 {
@@ -190,6 +200,15 @@ tt_err_t tt_state_commit(tt_state_t *st, tt_state_batch_t *b, char *errstr,
     if (b->st != st) {
         err = tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                       "state: batch of another store");
+    } else if (b->count && !same_dir(st)) {
+        err = tt_errf(TT_ERR_STATE, errstr, errstr_size,
+                      "state: directory %s was removed or replaced while in "
+                      "use: stopping before the store writes into it; "
+                      "remove it and restart to restore from the changelog",
+                      st->path);
+    } else if (b->count &&
+               (err = tt_state_space_check(st, errstr, errstr_size))) {
+        /* err and errstr set */
     } else if (b->touched && b->gen != st->gen) {
         err = tt_errf(TT_ERR_STATE, errstr, errstr_size,
                       "state: a partition was dropped or cleared while the "

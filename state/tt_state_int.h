@@ -6,6 +6,7 @@
 #define TT_STATE_INT_H
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <rocksdb/c.h>
 
 #include "state/tt_state.h"
@@ -34,6 +35,13 @@ struct tt_state_s {
     /* Bumped by every drop or clear, so that a batch can tell that a column
      * family it wrote to went away. */
     uint64_t gen;
+    /* Identity of the directory opened, checked before every commit: a
+     * directory removed or replaced under a running store must stop it,
+     * not let RocksDB write half a store into the new one. */
+    dev_t dir_dev;
+    ino_t dir_ino;
+    /* Free bytes the file system of the store must keep (space_check). */
+    uint64_t reserve;
     pthread_mutex_t lock;
     /* Multi-get scratch, TT_STATE_GET_CHUNK entries each. */
     uint8_t (*keys)[TT_USTATE_USER_KEY_SIZE];
@@ -42,6 +50,13 @@ struct tt_state_s {
     rocksdb_pinnableslice_t **vals;
     char **errs;
 };
+
+/* TT_ERR_STATE with a message when the file system of the store has less
+ * than st->reserve bytes free: called before every write that could
+ * reach the disk, so that the store stops cleanly before RocksDB meets
+ * ENOSPC (on which Debian's librocksdb 7.8 may abort, see set_options). */
+tt_err_t tt_state_space_check(const tt_state_t *st, char *errstr,
+                              size_t errstr_size);
 
 /* The column family of `partition`, created when `create` and missing.
  * *h is NULL (and the result OK) when absent and not created. */
