@@ -35,6 +35,13 @@ bench=$build/bench/bench_retrain
     exit 1
 }
 mkdir -p "$work"
+work=$(cd "$work" && pwd)
+build=$(cd "$build" && pwd)
+tt=$build/twotime
+bench=$build/bench/bench_retrain
+# the built-in defaults: twotime reads conf/twotime.conf of the current
+# directory when there is one, possibly newer than the binary under test
+cd "$work"
 tag=$$-$(date +%s)
 
 # Topics (bench-rt-*) are left on the broker: twotime has no command that

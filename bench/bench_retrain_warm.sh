@@ -28,6 +28,8 @@ tt=$build/twotime
 [ -x "$tt" ] || { echo "bench_retrain_warm: build twotime in $build" >&2; exit 1; }
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
+build=$(cd "$build" && pwd)
+tt=$build/twotime
 cd "$work" # the built-in defaults, not a conf/twotime.conf found here
 trap 'rm -f "$work"/*.csv "$work"/*.ttm' EXIT
 
