@@ -488,6 +488,58 @@ static void read_top(struct rx *x, const struct tt_jval *root,
     rx_real(x, root, "", "seconds", 0, 1e12, &d->seconds);
 }
 
+/* The optional "live" member (`backtest --live`; README "Live backtest"). */
+static void read_live(struct rx *x, const struct tt_jval *root,
+                      struct tt_rp_data *d)
+{
+    static const char *const groups[2] = {"inactive", "active"};
+    const struct tt_jval *lv = tt_jdoc_get(root, "live"), *vs;
+    struct tt_rp_live *l = &d->live;
+    char p[64], gp[96];
+
+    if (!lv || x->err)
+        return;
+    lv = rx_get(x, root, "", "live", TT_JOBJECT, false);
+    if (!lv)
+        return;
+    l->present = true;
+    rx_u64(x, lv, "live", "input_records", &l->input_records);
+    rx_u64(x, lv, "live", "input_undecodable", &l->input_undecodable);
+    rx_u64(x, lv, "live", "embeddings", &l->embeddings);
+    rx_u64(x, lv, "live", "embeddings_unmatched", &l->unmatched);
+    rx_u64(x, lv, "live", "duplicate_embeddings", &l->duplicates);
+    rx_u64(x, lv, "live", "conflicting_embeddings", &l->conflicts);
+    rx_u64(x, lv, "live", "scored", &l->scored);
+    rx_u64(x, lv, "live", "missing_embedding", &l->missing_embedding);
+    rx_u64(x, lv, "live", "missing_model", &l->missing_model);
+    rx_u64(x, lv, "live", "first_interactions", &l->first_interactions);
+    rx_u64(x, lv, "live", "after_swap", &l->after_swap);
+    vs = rx_array(x, lv, "live", "versions", TT_RP_VERSIONS_MAX);
+    for (uint32_t i = 0; vs && i < vs->n && !x->err; i++) {
+        const struct tt_jval *v = &vs->u.items[i];
+        struct tt_rp_version *o = &l->v[i];
+
+        snprintf(p, sizeof(p), "live.versions[%u]", (unsigned)i);
+        if (v->type != TT_JOBJECT) {
+            rx_fail(x, TT_ERR_PARSE, "%s: expected an object at byte %zu", p,
+                    v->offset);
+            return;
+        }
+        rx_u64(x, v, p, "version", &o->version);
+        rx_text(x, v, p, "source", o->source, sizeof(o->source));
+        read_metric(x, v, p, "interactions", &o->all);
+        for (int g = 0; g < 2; g++) {
+            const struct tt_jval *go = rx_get(x, v, p, groups[g], TT_JOBJECT,
+                                              false);
+
+            snprintf(gp, sizeof(gp), "%s.%s", p, groups[g]);
+            if (go)
+                read_metric(x, go, gp, "interactions", &o->group[g]);
+        }
+        l->n_versions = i + 1;
+    }
+}
+
 static tt_err_t read_data(const struct tt_jval *root, struct tt_rp_data *d,
                           char *errstr, size_t errstr_size)
 {
@@ -516,6 +568,7 @@ static tt_err_t read_data(const struct tt_jval *root, struct tt_rp_data *d,
         read_model(&x, &models->u.items[i], p, &d->model[i]);
         d->n_models = i + 1;
     }
+    read_live(&x, root, d);
     return x.err;
 }
 

@@ -479,6 +479,60 @@ static void tuning_table(FILE *f, const struct tt_rp_data *d)
     fputs("</table>\n", f);
 }
 
+/* A live backtest: what the pipeline served, per model version. */
+static void live_section(FILE *f, const struct tt_rp_data *d)
+{
+    const struct tt_rp_live *l = &d->live;
+    char a[32], b[32], c[32], e[32];
+
+    fputs("<h2>Live: what the pipeline served</h2>\n<p class=\"note\">"
+          "Each test interaction is scored with the embedding the stream "
+          "had emitted for the user before it (for the user's previous "
+          "interaction; psi for a first interaction), against the item "
+          "vectors of the model version that embedding names, with the "
+          "offline protocol's candidates.</p>\n<table>\n",
+          f);
+    fprintf(f, "<tr><td>input records</td><td>%s</td><td>%s undecodable "
+               "(dead letters)</td></tr>\n",
+            count(l->input_records, a, sizeof(a)),
+            count(l->input_undecodable, b, sizeof(b)));
+    fprintf(f, "<tr><td>embeddings read</td><td>%s</td><td>%s naming no "
+               "input record, %s duplicates, %s conflicting</td></tr>\n",
+            count(l->embeddings, a, sizeof(a)),
+            count(l->unmatched, b, sizeof(b)),
+            count(l->duplicates, c, sizeof(c)),
+            count(l->conflicts, e, sizeof(e)));
+    fprintf(f, "<tr><td>test interactions scored</td><td>%s</td><td>%s "
+               "first interactions (psi), ",
+            count(l->scored, a, sizeof(a)),
+            count(l->first_interactions, b, sizeof(b)));
+    fprintf(f, "%s with an embedding from before a model swap</td></tr>\n",
+            count(l->after_swap, a, sizeof(a)));
+    fprintf(f, "<tr><td>not scored</td><td>%s</td><td>no embedding for the "
+               "previous interaction: %s; model version unavailable: "
+               "%s</td></tr>\n</table>\n",
+            count(l->missing_embedding + l->missing_model, a, sizeof(a)),
+            count(l->missing_embedding, b, sizeof(b)),
+            count(l->missing_model, c, sizeof(c)));
+    fputs("<table><tr><th>model version</th><th>from</th>"
+          "<th>interactions</th><th>MRR</th><th>Recall@10</th>"
+          "<th>inactive MRR</th><th>active MRR</th></tr>\n",
+          f);
+    for (uint32_t i = 0; i < l->n_versions; i++) {
+        const struct tt_rp_version *v = &l->v[i];
+
+        fprintf(f, "<tr><td>%llu</td><td>", (unsigned long long)v->version);
+        esc(f, v->source);
+        fprintf(f, "</td><td>%s</td>", count(v->all.n, a, sizeof(a)));
+        cell(f, v->all.mrr, false);
+        cell(f, v->all.recall, false);
+        cell(f, v->group[0].mrr, false);
+        cell(f, v->group[1].mrr, false);
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n", f);
+}
+
 static const char *base_name(const char *path)
 {
     const char *s = strrchr(path, '/');
@@ -515,6 +569,8 @@ static tt_err_t page(FILE *f, const struct tt_rp_data *d, const char *dir,
 
     fputs("<h2>Models</h2>\n", f);
     models_table(f, d);
+    if (d->live.present)
+        live_section(f, d);
     fputs("<h2>Data and split</h2>\n<p class=\"note\">Interactions sorted "
           "by time: the first part trains, the next validates (early "
           "stopping, tuning), the rest is scored.</p>\n",

@@ -22,6 +22,7 @@
 #define TT_RP_GRID_MAX 256
 #define TT_RP_NAME_MAX 32
 #define TT_RP_TEXT_MAX 512
+#define TT_RP_VERSIONS_MAX 64
 
 /* groups, in the JSON's order */
 enum { TT_RP_INACTIVE = 0, TT_RP_ACTIVE = 1 };
@@ -72,6 +73,23 @@ struct tt_rp_grid {
     double valid_mrr, seconds;
 };
 
+/* One model version of a live backtest (`backtest --live`). */
+struct tt_rp_version {
+    uint64_t version;
+    char source[TT_RP_NAME_MAX];
+    struct tt_rp_metric all, group[2];
+};
+
+/* The "live" member of a live backtest's JSON (absent offline). */
+struct tt_rp_live {
+    bool present;
+    uint64_t input_records, input_undecodable, embeddings, unmatched;
+    uint64_t duplicates, conflicts, scored, missing_embedding, missing_model;
+    uint64_t first_interactions, after_swap;
+    uint32_t n_versions;
+    struct tt_rp_version v[TT_RP_VERSIONS_MAX];
+};
+
 struct tt_rp_data {
     char input[TT_RP_TEXT_MAX];
     /* dataset */
@@ -93,6 +111,7 @@ struct tt_rp_data {
     double stage1_s, seconds;
     uint32_t n_models;
     struct tt_rp_model model[TT_RP_MODELS_MAX];
+    struct tt_rp_live live;
 };
 
 /* The figures, in the order of the page. */

@@ -711,6 +711,115 @@ static void test_report_type_confusion(void **state)
     free(fx);
 }
 
+/* The fixture as `backtest --live` writes it: plus a "live" member. */
+static const char live_member[] =
+    ",\n\"live\": {\"input_records\": 5003, \"input_undecodable\": 3, "
+    "\"embeddings\": 5000, \"embeddings_undecodable\": 0, "
+    "\"embeddings_unmatched\": 0, \"duplicate_embeddings\": 0, "
+    "\"conflicting_embeddings\": 0, \"scored\": 998, "
+    "\"missing_embedding\": 2, \"missing_model\": 0, "
+    "\"first_interactions\": 77, \"after_swap\": 31, "
+    "\"read_seconds\": 0.5, \"score_seconds\": 0.25, \"versions\": ["
+    "{\"version\": 4, \"source\": \"topic\", \"interactions\": 600, "
+    "\"mrr\": 0.25, \"recall_at_10\": 0.5, \"inactive\": {\"interactions\": "
+    "500, \"mrr\": 0.2, \"recall_at_10\": 0.4}, \"active\": "
+    "{\"interactions\": 100, \"mrr\": 0.5, \"recall_at_10\": 1}}, "
+    "{\"version\": 5, \"source\": \"file\", \"interactions\": 398, "
+    "\"mrr\": 0.375, \"recall_at_10\": 0.625, \"inactive\": "
+    "{\"interactions\": 398, \"mrr\": 0.375, \"recall_at_10\": 0.625}, "
+    "\"active\": {\"interactions\": 0, \"mrr\": 0, \"recall_at_10\": 0}}], "
+    "\"pairing\": \"...\"}\n}\n";
+
+/* Writes the fixture with `member` spliced in before its closing brace
+ * to dir/name; returns the path in buf. */
+static void write_live_fixture(const char *dir, const char *name,
+                               const char *member, char *buf, size_t size)
+{
+    char path[512];
+    size_t len, end;
+    char *doc;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/report_small.json",
+             getenv("TT_TEST_DATA"));
+    doc = read_all(path, &len);
+    assert_non_null(doc);
+    for (end = len; end > 0 && doc[end - 1] != '}'; end--)
+        ;
+    assert_true(end > 0);
+    snprintf(buf, size, "%s/%s", dir, name);
+    f = fopen(buf, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(doc, 1, end - 1, f), end - 1);
+    assert_true(fputs(member, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    free(doc);
+}
+
+/* A live backtest's JSON renders, with its own section; a bad value in
+ * the live member fails with its path. */
+static void test_report_live(void **state)
+{
+    char dir[] = "/tmp/tt_report_live_XXXXXX", path[700], err[1024];
+    char out[256], bad[sizeof(live_member) + 16];
+    const char *const cells[] = {
+        "<h2>Live: what the pipeline served</h2>",
+        "<td>input records</td><td>5,003</td><td>3 undecodable",
+        "<td>test interactions scored</td><td>998</td><td>77 first "
+        "interactions (psi), 31 with an embedding from before a model swap",
+        "no embedding for the previous interaction: 2;",
+        "<tr><td>4</td><td>topic</td><td>600</td><td>0.2500</td>"
+        "<td>0.5000</td><td>0.2000</td><td>0.5000</td></tr>",
+        "<tr><td>5</td><td>file</td><td>398</td><td>0.3750</td>",
+    };
+    struct tt_report_opts o;
+    struct tt_report_info info;
+    char *html, *at;
+    size_t size;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    write_live_fixture(dir, "live.json", live_member, path, sizeof(path));
+    tt_report_opts_init(&o);
+    o.figures = false;
+    snprintf(out, sizeof(out), "%s/out", dir);
+    if (tt_report_write(path, out, &o, &info, err, sizeof(err)) != TT_ERR_OK)
+        fail_msg("report: %s", err);
+    snprintf(path, sizeof(path), "%s/index.html", out);
+    html = read_all(path, &size);
+    assert_non_null(html);
+    for (size_t i = 0; i < sizeof(cells) / sizeof(*cells); i++)
+        if (!strstr(html, cells[i]))
+            fail_msg("index.html lacks %s", cells[i]);
+    free(html);
+
+    /* offline reports have no live section */
+    snprintf(path, sizeof(path), "%s/report_small.json",
+             getenv("TT_TEST_DATA"));
+    snprintf(out, sizeof(out), "%s/offline", dir);
+    assert_int_equal(tt_report_write(path, out, &o, &info, err, sizeof(err)),
+                     TT_ERR_OK);
+    snprintf(path, sizeof(path), "%s/index.html", out);
+    html = read_all(path, &size);
+    assert_non_null(html);
+    assert_null(strstr(html, "Live: what"));
+    free(html);
+
+    /* a string where the second version's MRR belongs */
+    snprintf(bad, sizeof(bad), "%s", live_member);
+    at = strstr(bad, "\"mrr\": 0.375");
+    assert_non_null(at);
+    memcpy(at, "\"mrr\": \"0.3\"", 12);
+    write_live_fixture(dir, "bad.json", bad, path, sizeof(path));
+    snprintf(out, sizeof(out), "%s/bad", dir);
+    assert_int_equal(tt_report_write(path, out, &o, &info, err, sizeof(err)),
+                     TT_ERR_PARSE);
+    if (!strstr(err, "live.versions[1].mrr"))
+        fail_msg("unexpected message: %s", err);
+    snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+    assert_int_equal(system(path), 0);
+}
+
 /* What `twotime backtest --json` writes today, the report reads. */
 static void test_report_real_backtest(void **state)
 {
@@ -752,6 +861,7 @@ int main(void)
         cmocka_unit_test(test_report_bad_input),
         cmocka_unit_test(test_report_type_confusion),
         cmocka_unit_test(test_report_real_backtest),
+        cmocka_unit_test(test_report_live),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
