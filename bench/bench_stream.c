@@ -521,6 +521,10 @@ static void offline(const struct opts *o, const struct tt_conf *c,
            "share %.3f, %.0f bytes encoded per event\n",
            (double)ps.steps / done, (double)ps.recomputes / done,
            (double)ps.active / done, (double)bytes / done);
+    /* One line for bench/stream.sh's table. */
+    printf("result: offline %s zipf=%.2f us_per_event=%.2f process_us=%.2f\n",
+           o->window ? "window" : "nowindow", o->zipf,
+           (double)t_all / 1e3 / done, (double)t[2] / 1e3 / done);
     tt_senc_destroy(codec);
     tt_proc_view_release(&v);
     tt_proc_destroy(proc);
@@ -767,11 +771,18 @@ int main(int argc, char **argv)
                (double)atomic_load(&rd.count) / secs,
                (double)atomic_load(&rd.count) /
                    tt_time_secs(rd.first_ns, rd.last_ns));
+        printf("result: %s zipf=%.2f events_per_s=%.0f steady_per_s=%.0f\n",
+               o.eos ? "eos" : "alos", o.zipf,
+               (double)atomic_load(&rd.count) / secs,
+               (double)atomic_load(&rd.count) /
+                   tt_time_secs(rd.first_ns, rd.last_ns));
     } else {
         uint64_t k = atomic_load(&rd.count);
 
         if (k > rd.lat_cap)
             k = rd.lat_cap;
+        if (k == 0)
+            die("%s", "latency: no output read");
         qsort(rd.lat_ms, k, sizeof(int64_t), cmp64);
         printf("latency over %" PRIu64 " outputs at %.0f ev/s: p50 %" PRId64
                " ms, p90 %" PRId64 " ms, p99 %" PRId64 " ms, p99.9 %" PRId64
@@ -784,6 +795,11 @@ int main(int argc, char **argv)
                " ms, p90 %" PRId64 " ms, p99 %" PRId64 " ms\n",
                rd.proc_ms[k / 2], rd.proc_ms[k * 9 / 10],
                rd.proc_ms[k * 99 / 100]);
+        printf("result: %s zipf=%.2f rate=%.0f p50=%" PRId64 " p99=%" PRId64
+               " p999=%" PRId64 " max=%" PRId64 "\n",
+               o.eos ? "eos" : "alos", o.zipf, o.rate, rd.lat_ms[k / 2],
+               rd.lat_ms[k * 99 / 100], rd.lat_ms[k * 999 / 1000],
+               rd.lat_ms[k - 1]);
     }
     printf("batches %" PRId64 ", transactions %" PRId64 " (aborted %" PRId64
            "), recomputes %" PRId64 ", GRU steps %" PRId64
