@@ -56,6 +56,7 @@ static void usage(FILE *out)
             "                           baseline) [2ts]\n"
             "      --inactive-all-users also train the inactive cell on the\n"
             "                           first t* events of active users\n"
+            "                           (train.inactive_all, on by default)\n"
             "      --window, --no-window\n"
             "                           active users: phi_u then the active\n"
             "                           cell over their last K items (a\n"
@@ -347,7 +348,8 @@ int tt_cmd_train(int argc, char **argv)
     rc = TT_EXIT_FAIL;
     tt_train_opts_from_conf(&o, &conf);
     o.mode = mode;
-    o.inactive_all_users = inactive_all;
+    if (inactive_all)
+        o.inactive_all_users = true;
     o.per_positive_negatives = per_positive;
     if (window >= 0)
         o.window = window != 0;

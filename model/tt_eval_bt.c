@@ -12,8 +12,8 @@
 static const char *const model_names[TT_BT__COUNT] = {
     [TT_BT_2TS] = "2ts",
     [TT_BT_2TS_PLUS] = "2ts-plus",
-    [TT_BT_2TS_ALL] = "2ts-all",
-    [TT_BT_2TS_PLUS_ALL] = "2ts-plus-all",
+    [TT_BT_2TS_PAPER] = "2ts-paper",
+    [TT_BT_2TS_PLUS_PAPER] = "2ts-plus-paper",
     [TT_BT_GRU] = "gru",
     [TT_BT_CCF] = "ccf",
     [TT_BT_SUMPOOL] = "sumpool",
@@ -47,8 +47,9 @@ tt_err_t tt_bt_parse_models(const char *list, uint32_t *mask, char *errstr,
             }
         if (!found)
             return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
-                           "unknown model '%.*s' (2ts, 2ts-plus, 2ts-all, "
-                           "2ts-plus-all, gru, ccf, sumpool, pop, all)",
+                           "unknown model '%.*s' (2ts, 2ts-plus, "
+                           "2ts-paper, 2ts-plus-paper, gru, ccf, sumpool, "
+                           "pop, all)",
                            (int)len, p);
         p += len;
         if (*p == ',')
@@ -98,6 +99,8 @@ struct vrec {
     uint64_t t0;
     double excluded;
     struct tt_bt_model_result *mr; /* NULL: do not record */
+    uint32_t tstar; /* epochs are validated at this t*; other values are
+                       auto_tstar's choice after training, not epochs */
 };
 
 static double validate_rec(void *ctx, const tt_model_t *m)
@@ -106,10 +109,13 @@ static double validate_rec(void *ctx, const tt_model_t *m)
     uint64_t a = tt_time_mono_ns();
     double mrr = tt_eval_validate(v->valid, m), at;
     uint64_t b = tt_time_mono_ns();
+    struct tt_model_info info;
 
+    tt_model_get_info(m, &info);
     at = tt_time_secs(v->t0, a) - v->excluded;
     v->excluded += tt_time_secs(a, b);
-    if (v->mr && v->mr->n_curve < TT_BT_CURVE_MAX) {
+    if (v->mr && v->mr->n_curve < TT_BT_CURVE_MAX &&
+        (info.gru_all || info.tstar == v->tstar)) {
         struct tt_bt_point *pt = &v->mr->curve[v->mr->n_curve++];
 
         pt->epoch = v->mr->n_curve;
@@ -150,7 +156,8 @@ static tt_err_t train_stage2(const struct tt_dataset *ds,
                              tt_log_t *log, tt_model_t **out, double *secs,
                              char *errstr, size_t errstr_size)
 {
-    struct vrec v = {.valid = valid, .t0 = tt_time_mono_ns(), .mr = mr};
+    struct vrec v = {.valid = valid, .t0 = tt_time_mono_ns(), .mr = mr,
+                     .tstar = to->tstar};
     struct prog pc = {.log = log, .name = name};
 
     if (mr)
@@ -168,8 +175,13 @@ static struct tt_train_opts model_opts(const struct tt_bt_opts *o,
 
     t.tstar = tstar;
     t.k = k;
-    t.plus = m == TT_BT_2TS_PLUS || m == TT_BT_2TS_PLUS_ALL;
-    t.inactive_all_users = m == TT_BT_2TS_ALL || m == TT_BT_2TS_PLUS_ALL;
+    t.plus = m == TT_BT_2TS_PLUS || m == TT_BT_2TS_PLUS_PAPER;
+    if (m == TT_BT_2TS_PAPER || m == TT_BT_2TS_PLUS_PAPER) {
+        /* stage 2 as the paper writes it: the inactive cell on inactive
+         * users only, t* as configured */
+        t.inactive_all_users = false;
+        t.auto_tstar = false;
+    }
     t.mode = m == TT_BT_GRU ? TT_MODE_GRU_ALL : TT_MODE_2TS;
     return t;
 }
@@ -207,6 +219,7 @@ static tt_err_t tune(const struct tt_dataset *ds, const struct tt_bt_opts *o,
                 k = t;
             }
             to = model_opts(o, t, k, TT_BT_2TS);
+            to.auto_tstar = false; /* the grid chooses */
             snprintf(name, sizeof name, "tune t*=%u K=%u", t, k);
             g = &res->grid[res->n_grid++];
             g->tstar = t;
@@ -422,6 +435,12 @@ tt_err_t tt_bt_run(const struct tt_dataset *ds, const struct tt_bt_opts *o,
                 if (err)
                     goto out;
             }
+            if (mi != TT_BT_GRU) {
+                struct tt_model_info info;
+
+                tt_model_get_info(m, &info);
+                mr->tstar = info.tstar;
+            }
             err = tt_eval_model_init(&ms, test, m, name);
             if (!err)
                 err = eval_model(test, valid, &ms.sc, mr, errstr, errstr_size);
@@ -496,19 +515,24 @@ void tt_bt_print(const struct tt_bt_result *res, const struct tt_bt_opts *o,
                     res->grid[i].seconds,
                     (int)i == res->best_grid ? "  <- best" : "");
     }
-    fprintf(out, "\n%-13s %8s %8s %10s %10s %10s %8s %8s %9s\n", "model", "MRR",
-            "Rec@10", "inact MRR", "active MRR", "valid MRR", "stage1 s",
-            "stage2 s", "unknown");
+    fprintf(out, "\n%-13s %8s %8s %10s %10s %10s %8s %8s %9s %6s\n", "model",
+            "MRR", "Rec@10", "inact MRR", "active MRR", "valid MRR",
+            "stage1 s", "stage2 s", "unknown", "t*");
     for (int mi = 0; mi < TT_BT__COUNT; mi++) {
         const struct tt_bt_model_result *mr = &res->model[mi];
 
         if (!mr->done)
             continue;
-        fprintf(out, "%-13s %8.4f %8.4f %10.4f %10.4f %10.4f %8.1f %8.1f %9llu\n",
+        fprintf(out,
+                "%-13s %8.4f %8.4f %10.4f %10.4f %10.4f %8.1f %8.1f %9llu",
                 model_names[mi], mr->test.mrr, mr->test.recall,
                 mr->test.group_mrr[0], mr->test.group_mrr[1], mr->valid_mrr,
                 mr->stage1_seconds, mr->stage2_seconds,
                 (unsigned long long)mr->test.n_unknown);
+        if (mr->tstar)
+            fprintf(out, " %6u\n", mr->tstar);
+        else
+            fprintf(out, " %6s\n", "-");
     }
 }
 
@@ -582,6 +606,11 @@ static void json_model(struct tt_json *w, int mi,
     tt_json_uint(w, r->n_skipped_steps);
     tt_json_key(w, "valid_mrr");
     tt_json_double(w, mr->valid_mrr);
+    tt_json_key(w, "tstar");
+    if (mr->tstar)
+        tt_json_uint(w, mr->tstar);
+    else
+        tt_json_null(w);
     tt_json_key(w, "seconds");
     tt_json_obj_begin(w);
     tt_json_key(w, "stage1");

@@ -5,10 +5,13 @@
  * candidates, and report.  `twotime backtest` is a thin main over it.
  *
  * Models (names as in --models):
- *   2ts            2TS (stage 1 + stage 2, TT_MODE_2TS)
- *   2ts-plus       2TS-Plus (learns W)
- *   2ts-all        2TS with the inactive cell also trained on the first t*
- *   2ts-plus-all   interactions of active users (opts.inactive_all_users)
+ *   2ts            2TS (stage 1 + stage 2, TT_MODE_2TS) with the training
+ *                  options as given (by default t* chosen on validation,
+ *                  opts.auto_tstar, and the inactive cell trained on every
+ *                  user's first interactions, opts.inactive_all_users)
+ *   2ts-plus       2TS-Plus (learns W), the same options
+ *   2ts-paper      2TS and 2TS-Plus with stage 2 as the paper writes it:
+ *   2ts-plus-paper the inactive cell on inactive users only, t* fixed
  *   gru            one GRU over every user's whole sequence from a shared
  *                  start (stage 2 in TT_MODE_GRU_ALL; GRU4Rec-style)
  *   ccf, sumpool   over stage 1 (tt_eval_base.h)
@@ -42,8 +45,8 @@
 enum tt_bt_model {
     TT_BT_2TS = 0,
     TT_BT_2TS_PLUS,
-    TT_BT_2TS_ALL,
-    TT_BT_2TS_PLUS_ALL,
+    TT_BT_2TS_PAPER,
+    TT_BT_2TS_PLUS_PAPER,
     TT_BT_GRU,
     TT_BT_CCF,
     TT_BT_SUMPOOL,
@@ -81,6 +84,8 @@ struct tt_bt_model_result {
     bool done;
     struct tt_eval_result test;
     double valid_mrr;            /* final model on the validation sample */
+    uint32_t tstar;              /* 2TS models: the model's t* (chosen on
+                                    validation with auto_tstar); else 0 */
     double stage1_seconds;       /* 0 for models without stage 1 */
     double stage2_seconds;       /* 0 for models without stage 2 */
     uint32_t n_curve;
@@ -123,7 +128,7 @@ struct tt_bt_result {
 const char *tt_bt_model_name(enum tt_bt_model m);
 
 /* Parses a comma-separated list of model names ("all" = the default set
- * plus the -all variants) into a mask.  TT_ERR_INVAL naming the bad one. */
+ * plus the -paper variants) into a mask.  TT_ERR_INVAL naming the bad one. */
 tt_err_t tt_bt_parse_models(const char *list, uint32_t *mask, char *errstr,
                             size_t errstr_size);
 

@@ -93,6 +93,11 @@ struct s2 {
     double best_mrr;
     uint32_t bad_epochs, best_epoch;
     int stop;                      /* 1 done, 2 validation failed */
+    /* the t* range the sequences cover (tlo = thi = t* without auto_tstar)
+     * and the grid chosen from after training */
+    uint32_t tlo, thi;
+    uint32_t grid[TT_TRAIN_TSTAR_GRID_MAX];
+    uint32_t n_grid;
 };
 
 static int cmp_len_desc(const void *a, const void *b, void *ctx)
@@ -332,9 +337,9 @@ static void s2_free(struct s2 *s)
     tt_train_data_release(&s->td);
 }
 
-static bool is_active(const struct s2 *s, uint32_t u)
+static bool is_active(const struct s2 *s, uint32_t u, uint32_t tstar)
 {
-    return s->o->mode == TT_MODE_2TS && s->td.count[u] > s->o->tstar;
+    return s->o->mode == TT_MODE_2TS && s->td.count[u] > tstar;
 }
 
 /* Counts sequence n, or on the second pass records it. */
@@ -367,11 +372,16 @@ static tt_err_t build_seqs(struct s2 *s)
                                                         : TT_TRAIN_GRU_ALL_CAP;
 
                 add_seq(s, pass, &n, (struct s2seq){u, 0, off + t - len, len});
-            } else if (t <= o->tstar) {
-                add_seq(s, pass, &n, (struct s2seq){u, 0, off, t});
             } else {
-                if (o->inactive_all_users)
-                    add_seq(s, pass, &n, (struct s2seq){u, 0, off, o->tstar});
+                /* the inactive cell: every user that is inactive for some
+                 * t* of the grid, all of its interactions; with
+                 * inactive_all_users every other user's first t* */
+                if (t <= s->thi)
+                    add_seq(s, pass, &n, (struct s2seq){u, 0, off, t});
+                else if (o->inactive_all_users)
+                    add_seq(s, pass, &n, (struct s2seq){u, 0, off, s->thi});
+                if (t <= s->tlo)
+                    continue;
                 /* windows ending at t, t - K, t - 2K, ...; the first always
                  * fits since K <= t* < t */
                 for (uint32_t w = 0; w < nw; w++) {
@@ -439,11 +449,13 @@ static tt_err_t alloc_threads(struct s2 *s)
     return TT_ERR_OK;
 }
 
-/* The candidate model: pool items, active users' phi, initial dense
- * parameters (psi = mean phi of the users it will serve, the active cell
- * biased to keep its state, W = [I ; 0] so that Plus starts as 2TS). */
-static tt_err_t build_model(struct s2 *s, uint64_t version,
-                            const struct tt_split *split, char *errstr,
+/* A model for threshold `tstar`: pool items, the phi of users above it,
+ * the current dense parameters, into *out.  With `init`, first the initial
+ * dense parameters (psi = mean phi of the users it will serve, the active
+ * cell biased to keep its state, W = [I ; 0] so that Plus starts as 2TS). */
+static tt_err_t build_model(struct s2 *s, uint32_t tstar, bool init,
+                            uint64_t version, const struct tt_split *split,
+                            tt_model_t **out, char *errstr,
                             size_t errstr_size)
 {
     const uint32_t dim = s->dim;
@@ -457,7 +469,7 @@ static tt_err_t build_model(struct s2 *s, uint64_t version,
     tt_err_t err = TT_ERR_NOMEM;
 
     for (uint32_t u = 0; u < s->td.n_users; u++)
-        n_act += is_active(s, u);
+        n_act += is_active(s, u, tstar);
     item_ids = malloc(((size_t)s->td.n_pool + 1) * sizeof *item_ids);
     items = malloc(((size_t)s->td.n_pool * dim + 1) * sizeof *items);
     user_ids = malloc(((size_t)n_act + 1) * sizeof *user_ids);
@@ -476,7 +488,7 @@ static tt_err_t build_model(struct s2 *s, uint64_t version,
     for (uint32_t u = 0; u < s->td.n_users; u++) {
         const float *row = s->s1->phi + (size_t)u * dim;
 
-        if (is_active(s, u)) {
+        if (is_active(s, u, tstar)) {
             user_ids[n_act] = tt_ids_id(s->ds->users, u);
             memcpy(phi + (size_t)n_act++ * dim, row, dim * sizeof(float));
         } else if (s->td.count[u] > 0) {
@@ -486,21 +498,23 @@ static tt_err_t build_model(struct s2 *s, uint64_t version,
         }
     }
     tt_model_dense_views(s->dense, dim, s->plus, &psi, &c0, &c1, &wp);
-    for (uint32_t j = 0; j < dim; j++)
-        psi[j] = n_psi ? (float)(mean[j] / n_psi) : 0.0f;
-    tt_rng_seed(&rng, s->o->seed, TT_TRAIN_STREAM_S2_INIT);
-    tt_gru_init_params(&c0, &rng, 0.0f);
-    tt_gru_init_params(&c1, &rng, (float)s->o->active_z_bias);
-    if (s->plus) {
-        memset(wp, 0, 2 * (size_t)dim * dim * sizeof(float));
+    if (init) {
         for (uint32_t j = 0; j < dim; j++)
-            wp[(size_t)j * dim + j] = 1.0f;
+            psi[j] = n_psi ? (float)(mean[j] / n_psi) : 0.0f;
+        tt_rng_seed(&rng, s->o->seed, TT_TRAIN_STREAM_S2_INIT);
+        tt_gru_init_params(&c0, &rng, 0.0f);
+        tt_gru_init_params(&c1, &rng, (float)s->o->active_z_bias);
+        if (s->plus) {
+            memset(wp, 0, 2 * (size_t)dim * dim * sizeof(float));
+            for (uint32_t j = 0; j < dim; j++)
+                wp[(size_t)j * dim + j] = 1.0f;
+        }
+        if (s->o->warm)
+            tt_warm_stage2(s->o->warm, s->dense, dim, s->plus);
     }
-    if (s->o->warm)
-        tt_warm_stage2(s->o->warm, s->dense, dim, s->plus);
     memset(&p, 0, sizeof p);
     p.dim = dim;
-    p.tstar = s->o->tstar;
+    p.tstar = tstar;
     p.k = s->o->k;
     p.flags = (s->plus ? TT_MODEL_FLAG_PLUS : 0) |
               (s->o->mode == TT_MODE_GRU_ALL ? TT_MODEL_FLAG_GRU_ALL : 0) |
@@ -519,7 +533,7 @@ static tt_err_t build_model(struct s2 *s, uint64_t version,
     p.user_ids = user_ids;
     p.phi = phi;
     p.dense = s->dense;
-    err = tt_model_build(&s->model, &p, errstr, errstr_size);
+    err = tt_model_build(out, &p, errstr, errstr_size);
 out:
     if (err == TT_ERR_NOMEM)
         tt_errf(err, errstr, errstr_size, "out of memory building the model");
@@ -529,6 +543,70 @@ out:
     free(phi);
     free(mean);
     return err;
+}
+
+/* The t* grid (opts.auto_tstar: t* / 2, t*, 2 t*, none below K) and the
+ * range [tlo, thi] of thresholds the training sequences must serve. */
+static void plan_grid(struct s2 *s)
+{
+    const struct tt_train_opts *o = s->o;
+    const uint64_t cand[TT_TRAIN_TSTAR_GRID_MAX] = {
+        o->tstar / 2, o->tstar, (uint64_t)o->tstar * 2};
+
+    s->n_grid = 0;
+    if (o->auto_tstar && o->mode == TT_MODE_2TS) {
+        for (int i = 0; i < TT_TRAIN_TSTAR_GRID_MAX; i++)
+            if (cand[i] >= o->k && cand[i] <= UINT32_MAX / 2 &&
+                (s->n_grid == 0 || cand[i] > s->grid[s->n_grid - 1]))
+                s->grid[s->n_grid++] = (uint32_t)cand[i];
+    } else {
+        s->grid[s->n_grid++] = o->tstar;
+    }
+    s->tlo = s->grid[0];
+    s->thi = s->grid[s->n_grid - 1];
+}
+
+/*
+ * After training, with the best epoch's parameters in s->model (built for
+ * opts.tstar and already validated as s->best_mrr): the other thresholds
+ * of the grid, each as a model with the phi of the users above it, scored
+ * on the same validation; the best replaces s->model (ties keep the
+ * configured t*, then the lower one).  Routing is all that differs: both
+ * cells were trained on the users every threshold of the grid gives them.
+ */
+static tt_err_t choose_tstar(struct s2 *s, uint64_t version,
+                             const struct tt_split *split, char *errstr,
+                             size_t errstr_size)
+{
+    double best = s->best_mrr;
+
+    memcpy(s->dense, s->best, s->nd * sizeof(float));
+    for (uint32_t g = 0; g < s->n_grid; g++) {
+        tt_model_t *m = NULL;
+        double mrr;
+        tt_err_t err;
+
+        if (s->grid[g] == s->o->tstar)
+            continue;
+        err = build_model(s, s->grid[g], false, version, split, &m, errstr,
+                          errstr_size);
+        if (err)
+            return err;
+        mrr = s->validate(s->validate_ctx, m);
+        if (!(mrr >= 0.0)) {
+            tt_model_destroy(m);
+            return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
+                           "validation failed for t* = %u", s->grid[g]);
+        }
+        if (mrr > best) {
+            best = mrr;
+            tt_model_destroy(s->model);
+            s->model = m;
+        } else {
+            tt_model_destroy(m);
+        }
+    }
+    return TT_ERR_OK;
 }
 
 tt_err_t tt_stage2_train(const struct tt_dataset *ds,
@@ -572,6 +650,7 @@ tt_err_t tt_stage2_train(const struct tt_dataset *ds,
     err = tt_train_data_build(&s->td, ds, split, errstr, errstr_size);
     if (err)
         goto out_free;
+    plan_grid(s);
     s->dense = calloc(s->nd, sizeof(float));
     s->best = calloc(s->nd, sizeof(float));
     if (!s->dense || !s->best || build_seqs(s) || alloc_threads(s) ||
@@ -580,7 +659,8 @@ tt_err_t tt_stage2_train(const struct tt_dataset *ds,
                       "out of memory for stage 2 (%u sequences)", s->n_seqs);
         goto out_free;
     }
-    err = build_model(s, version, split, errstr, errstr_size);
+    err = build_model(s, opts->tstar, true, version, split, &s->model, errstr,
+                      errstr_size);
     if (err)
         goto out_free;
     err = tt_team_init(&s->team, s->nt);
@@ -605,6 +685,11 @@ tt_err_t tt_stage2_train(const struct tt_dataset *ds,
     if (s->best_epoch == 0) /* epochs2 == 0: the initial parameters */
         memcpy(s->best, s->dense, s->nd * sizeof(float));
     memcpy(tt_model_dense_mut(s->model), s->best, s->nd * sizeof(float));
+    if (s->n_grid > 1 && s->validate && s->best_epoch > 0) {
+        err = choose_tstar(s, version, split, errstr, errstr_size);
+        if (err)
+            goto out_free;
+    }
     *out = s->model;
     s->model = NULL;
     if (seconds)

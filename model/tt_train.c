@@ -25,7 +25,8 @@ void tt_train_opts_from_conf(struct tt_train_opts *o,
     o->feature_dim =
         conf->model.feature_dim > 0 ? (uint32_t)conf->model.feature_dim : 0;
     o->mode = TT_MODE_2TS;
-    o->inactive_all_users = false;
+    o->inactive_all_users = conf->train.inactive_all;
+    o->auto_tstar = conf->train.auto_tstar;
     /* The inference rule and stage 2 settings chosen on validation data
      * (issue 3): the sliding window, 20 K-windows per active user, the
      * active cell started like any GRU. */

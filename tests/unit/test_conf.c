@@ -149,13 +149,15 @@ static void test_defaults(void **state)
     assert_int_equal(c.train.negatives, 32);
     assert_string_equal(c.train.optimizer, "adam");
     assert_int_equal(c.train.epochs1, 10);
-    assert_true(c.train.lr1 == 0.01);
+    assert_true(c.train.lr1 == 0.001);
     assert_true(c.train.l2 == 1e-6);
-    assert_int_equal(c.train.epochs2, 10);
+    assert_int_equal(c.train.epochs2, 30);
     assert_true(c.train.lr2 == 0.001);
     assert_int_equal(c.train.batch, 64);
-    assert_int_equal(c.train.patience, 2);
+    assert_int_equal(c.train.patience, 3);
     assert_true(c.train.clip == 5.0);
+    assert_true(c.train.auto_tstar);
+    assert_true(c.train.inactive_all);
     assert_true(c.eval.train_frac == 0.7);
     assert_true(c.eval.valid_frac == 0.1);
     assert_int_equal(c.eval.negatives, 499);
@@ -235,7 +237,7 @@ static void test_shipped_file(void **state)
         }
     }
     /* Every setting of struct tt_conf but the property list. */
-    assert_int_equal(n_checked, 52);
+    assert_int_equal(n_checked, 54);
     config_destroy(&printed);
     config_destroy(&shipped);
     free(want);

@@ -234,8 +234,8 @@ static void test_parse(void **state)
                      TT_ERR_OK);
     assert_int_equal(mask, (1u << TT_BT_2TS) | (1u << TT_BT_POP));
     assert_int_equal(
-        tt_bt_parse_models("2ts-plus-all", &mask, err, sizeof err), TT_ERR_OK);
-    assert_int_equal(mask, 1u << TT_BT_2TS_PLUS_ALL);
+        tt_bt_parse_models("2ts-plus-paper", &mask, err, sizeof err), TT_ERR_OK);
+    assert_int_equal(mask, 1u << TT_BT_2TS_PLUS_PAPER);
     assert_int_equal(tt_bt_parse_models("all", &mask, err, sizeof err),
                      TT_ERR_OK);
     assert_int_equal(mask, (1u << TT_BT__COUNT) - 1);

@@ -13,7 +13,8 @@
  *  - stage 2: loss decreases, the model ranks better than its starting
  *    point, early stopping keeps the best epoch, GRU_ALL and
  *    inactive_all_users, bit-identical model files for the same seed and
- *    thread count.
+ *    thread count; auto_tstar picks the grid threshold the validator
+ *    prefers and gives phi_u to exactly the users above it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -838,6 +839,141 @@ static void test_stage2_modes(void **state)
     tt_dataset_release(&ds);
 }
 
+/* auto_tstar: the validator prefers the model whose t* is `want` (0.6),
+ * then t* 10 (0.55), everything else 0.5; records every dense block. */
+struct by_tstar {
+    uint32_t want;
+    int calls;
+    uint32_t seen_tstar[32];
+};
+
+static double validate_by_tstar(void *ctx, const tt_model_t *m)
+{
+    struct by_tstar *b = ctx;
+    struct tt_model_info info;
+
+    tt_model_get_info(m, &info);
+    if (b->calls < 32)
+        b->seen_tstar[b->calls] = info.tstar;
+    b->calls++;
+    return info.tstar == b->want ? 0.6 : info.tstar == 10 ? 0.55 : 0.5;
+}
+
+static void test_stage2_auto_tstar(void **state)
+{
+    struct tt_dataset ds;
+    struct tt_split split;
+    struct tt_train_opts o;
+    struct tt_stage1 s1;
+    struct tt_model_info info;
+    tt_model_t *m, *ref;
+    struct tt_model_parts p, pr;
+    char err[256];
+    uint32_t *cnt, above40 = 0;
+    static const uint32_t wants[] = {40, 20, 10};
+
+    (void)state;
+    make_log(&ds, 90, 5);
+    assert_int_equal(tt_split_compute(&ds, 0.7, 0.1, &split), TT_ERR_OK);
+    base_opts(&o);
+    o.epochs2 = 3;
+    o.window = true;
+    o.auto_tstar = true; /* t* 20, K 5: the grid is 10, 20, 40 */
+    cnt = calloc(tt_dataset_n_users(&ds), sizeof *cnt);
+    for (size_t j = 0; j < split.train_end; j++)
+        cnt[ds.user[j]]++;
+    for (uint32_t u = 0; u < tt_dataset_n_users(&ds); u++)
+        above40 += cnt[u] > 40;
+    assert_true(above40 > 0);
+    assert_int_equal(tt_stage1_train(&ds, &split, &o, NULL, NULL, &s1, err,
+                                     sizeof err),
+                     TT_ERR_OK);
+    for (int w = 0; w < 3; w++) {
+        struct by_tstar b = {.want = wants[w]};
+
+        assert_int_equal(tt_stage2_train(&ds, &split, &s1, &o, 1,
+                                         validate_by_tstar, &b, NULL, NULL,
+                                         &m, NULL, err, sizeof err),
+                         TT_ERR_OK);
+        tt_model_get_info(m, &info);
+        /* every epoch validated at the configured t*, then the two others
+         * once each; the best wins */
+        assert_int_equal(b.calls, (int)o.epochs2 + 2);
+        for (uint32_t e = 0; e < o.epochs2; e++)
+            assert_int_equal(b.seen_tstar[e], 20);
+        assert_int_equal(info.tstar, wants[w]);
+        if (wants[w] == 40) {
+            /* phi_u for exactly the users above the chosen t* */
+            assert_int_equal(info.n_active, above40);
+            for (uint32_t u = 0; u < tt_dataset_n_users(&ds); u++) {
+                const float *phi = tt_model_phi(m, tt_ids_id(ds.users, u));
+
+                assert_true((phi != NULL) == (cnt[u] > 40));
+                if (phi)
+                    assert_memory_equal(phi, s1.phi + (size_t)u * s1.dim,
+                                        s1.dim * sizeof(float));
+            }
+        }
+        tt_model_destroy(m);
+    }
+    /* without a validator the configured t* is kept, with the same
+     * parameters as when the validator keeps it (the best epoch is the
+     * first under a constant score, so compare against epochs2 = 1) */
+    assert_int_equal(tt_stage2_train(&ds, &split, &s1, &o, 1, NULL, NULL,
+                                     NULL, NULL, &m, NULL, err, sizeof err),
+                     TT_ERR_OK);
+    tt_model_get_info(m, &info);
+    assert_int_equal(info.tstar, 20);
+    tt_model_destroy(m);
+    {
+        struct by_tstar b = {.want = 20};
+        struct tt_train_opts one = o;
+
+        one.epochs2 = 1;
+        assert_int_equal(tt_stage2_train(&ds, &split, &s1, &o, 1,
+                                         validate_by_tstar, &b, NULL, NULL,
+                                         &m, NULL, err, sizeof err),
+                         TT_ERR_OK);
+        assert_int_equal(tt_stage2_train(&ds, &split, &s1, &one, 1, NULL,
+                                         NULL, NULL, NULL, &ref, NULL, err,
+                                         sizeof err),
+                         TT_ERR_OK);
+        tt_model_parts_get(m, &p);
+        tt_model_parts_get(ref, &pr);
+        assert_int_equal(p.tstar, 20);
+        assert_memory_equal(p.dense, pr.dense,
+                            sizeof(float) * tt_model_dense_floats(p.dim, true));
+        tt_model_destroy(ref);
+        tt_model_destroy(m);
+    }
+    /* the grid covers more users than the configured t* alone: the
+     * inactive cell trains on users up to 40, the active one above 10, so
+     * the parameters differ from a run without auto_tstar */
+    {
+        struct tt_train_opts fixed = o;
+
+        fixed.auto_tstar = false;
+        assert_int_equal(tt_stage2_train(&ds, &split, &s1, &o, 1, NULL, NULL,
+                                         NULL, NULL, &m, NULL, err,
+                                         sizeof err),
+                         TT_ERR_OK);
+        assert_int_equal(tt_stage2_train(&ds, &split, &s1, &fixed, 1, NULL,
+                                         NULL, NULL, NULL, &ref, NULL, err,
+                                         sizeof err),
+                         TT_ERR_OK);
+        tt_model_parts_get(m, &p);
+        tt_model_parts_get(ref, &pr);
+        assert_memory_not_equal(p.dense, pr.dense,
+                                sizeof(float) *
+                                    tt_model_dense_floats(p.dim, true));
+        tt_model_destroy(ref);
+        tt_model_destroy(m);
+    }
+    tt_stage1_release(&s1);
+    free(cnt);
+    tt_dataset_release(&ds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -847,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_stage2),
         cmocka_unit_test(test_stage2_early_stop),
         cmocka_unit_test(test_stage2_modes),
+        cmocka_unit_test(test_stage2_auto_tstar),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
