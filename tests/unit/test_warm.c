@@ -134,7 +134,7 @@ static double newest_mrr(const struct tt_dataset *ds,
 }
 
 /* A previous model: trained on the first 85% of the log. */
-static tt_model_t *previous(bool features)
+static tt_model_t *train_previous(bool features)
 {
     struct tt_dataset ds;
     struct tt_split split;
@@ -149,10 +149,35 @@ static tt_model_t *previous(bool features)
     return m;
 }
 
+/* The previous models, without and with item features, trained once for
+ * all tests (group setup). */
+static tt_model_t *prev_models[2];
+
+static int group_setup(void **state)
+{
+    (void)state;
+    prev_models[0] = train_previous(false);
+    prev_models[1] = train_previous(true);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tt_model_destroy(prev_models[0]);
+    tt_model_destroy(prev_models[1]);
+    return 0;
+}
+
+static const tt_model_t *previous(bool features)
+{
+    return prev_models[features];
+}
+
 static void check(void **state)
 {
     struct tt_train_opts o;
-    tt_model_t *prev = previous(false);
+    const tt_model_t *prev = previous(false);
     char err[256];
 
     (void)state;
@@ -166,13 +191,12 @@ static void check(void **state)
     base_opts(&o, true); /* D = 12 + 4 = 16, but features prev lacks */
     assert_int_equal(tt_warm_check(prev, &o, err, sizeof(err)),
                      TT_ERR_INVAL);
-    tt_model_destroy(prev);
 }
 
 static void stage1_rows(void **state)
 {
     const uint32_t d = 12, fd = 4, dd = 16, n_cat = 9;
-    tt_model_t *prev = previous(true);
+    const tt_model_t *prev = previous(true);
     struct tt_dataset ds;
     struct tt_warm_match wm;
     uint32_t nu, ni, *cat, *first;
@@ -270,12 +294,11 @@ static void stage1_rows(void **state)
     free(cat);
     free(first);
     tt_dataset_release(&ds);
-    tt_model_destroy(prev);
 }
 
 static void stage2_dense(void **state)
 {
-    tt_model_t *prev = previous(false);
+    const tt_model_t *prev = previous(false);
     struct tt_model_parts p;
     size_t n_plus = tt_model_dense_floats(16, true);
     size_t n_base = tt_model_dense_floats(16, false);
@@ -301,7 +324,6 @@ static void stage2_dense(void **state)
     for (size_t k = 0; k < n_plus; k++)
         assert_true(dense[k] == 7.0f);
     free(dense);
-    tt_model_destroy(prev);
 }
 
 static void retrain(void **state)
@@ -309,7 +331,8 @@ static void retrain(void **state)
     struct tt_dataset ds;
     struct tt_split split;
     struct tt_train_opts o;
-    tt_model_t *prev = previous(false), *cold, *cold22, *warm, *warm2;
+    const tt_model_t *prev = previous(false);
+    tt_model_t *cold, *cold22, *warm, *warm2;
     double m_cold, m_cold22, m_warm;
     uint8_t *a, *b;
     size_t la, lb;
@@ -343,7 +366,6 @@ static void retrain(void **state)
     tt_model_destroy(cold22);
     tt_model_destroy(warm);
     tt_model_destroy(warm2);
-    tt_model_destroy(prev);
     tt_dataset_release(&ds);
 }
 
@@ -356,5 +378,5 @@ int main(void)
         cmocka_unit_test(retrain),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
