@@ -639,7 +639,7 @@ int main(int argc, char **argv)
     char name[128], dir[256], buf[64], err[512];
     uint64_t t0, n;
     double secs;
-    struct rusage ru;
+    struct rusage ru, ru0;
     tt_metrics_t *mx;
 
     parse(argc, argv, &o);
@@ -703,6 +703,7 @@ int main(int argc, char **argv)
     }
 
     m = make_model(&o);
+    getrusage(RUSAGE_SELF, &ru0);
     memset(&so, 0, sizeof(so));
     so.create_topics = true;
     so.linger_ms = o.linger_ms;
@@ -801,6 +802,14 @@ int main(int argc, char **argv)
                rd.lat_ms[k * 99 / 100], rd.lat_ms[k * 999 / 1000],
                rd.lat_ms[k - 1]);
     }
+    printf("process CPU from the stream's start (stream, librdkafka and "
+           "reader threads%s): %.2f us per event\n",
+           o.rate > 0 ? ", the paced producer" : "",
+           ((double)(ru.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+            (double)(ru.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+            (double)(ru.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
+            (double)(ru.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6) *
+               1e6 / (double)n);
     printf("batches %" PRId64 ", transactions %" PRId64 " (aborted %" PRId64
            "), recomputes %" PRId64 ", GRU steps %" PRId64
            ", state %.1f MB, cpu user %.1f s sys %.1f s, max rss %.0f MB\n",
