@@ -31,7 +31,7 @@
 #include "model/tt_train.h"
 #include "model/tt_warm.h"
 
-#define N_EVENTS 60000
+#define N_EVENTS 12000
 
 /* The first n_events of one synthetic log (the same events for any n). */
 static void make_log(struct tt_dataset *ds, uint64_t n_events)
@@ -44,8 +44,8 @@ static void make_log(struct tt_dataset *ds, uint64_t n_events)
     tt_gen_opts_init(&go);
     go.seed = 11;
     go.n_events = N_EVENTS;
-    go.n_users = 1500;
-    go.n_items = 600;
+    go.n_users = 400;
+    go.n_items = 200;
     go.n_categories = 8;
     go.days = 30;
     assert_int_equal(tt_gen_new(&g, &go, err, sizeof(err)), TT_ERR_OK);
@@ -61,7 +61,7 @@ static void base_opts(struct tt_train_opts *o, bool features)
     memset(o, 0, sizeof(*o));
     o->seed = 5;
     o->threads = 2;
-    o->dim = features ? 12 : 16; /* D = 16 either way */
+    o->dim = features ? 4 : 8; /* D = 8 either way */
     o->tstar = 20;
     o->k = 5;
     o->plus = true;
@@ -186,16 +186,16 @@ static void check(void **state)
     o.dim = 32;
     assert_int_equal(tt_warm_check(prev, &o, err, sizeof(err)),
                      TT_ERR_INVAL);
-    assert_non_null(strstr(err, "D = 16"));
+    assert_non_null(strstr(err, "D = 8"));
     assert_non_null(strstr(err, "D = 32"));
-    base_opts(&o, true); /* D = 12 + 4 = 16, but features prev lacks */
+    base_opts(&o, true); /* D = 4 + 4 = 8, but features prev lacks */
     assert_int_equal(tt_warm_check(prev, &o, err, sizeof(err)),
                      TT_ERR_INVAL);
 }
 
 static void stage1_rows(void **state)
 {
-    const uint32_t d = 12, fd = 4, dd = 16, n_cat = 9;
+    const uint32_t d = 4, fd = 4, dd = 8, n_cat = 9;
     const tt_model_t *prev = previous(true);
     struct tt_dataset ds;
     struct tt_warm_match wm;
@@ -284,7 +284,7 @@ static void stage1_rows(void **state)
     /* another shape: nothing is touched */
     for (size_t k = 0; k < (size_t)nu * dd; k++)
         phi[k] = 7.0f;
-    assert_int_equal(tt_warm_stage1(prev, &ds, 16, 0, phi, x, NULL, NULL, 0),
+    assert_int_equal(tt_warm_stage1(prev, &ds, 8, 0, phi, x, NULL, NULL, 0),
                      TT_ERR_OK);
     for (size_t k = 0; k < (size_t)nu * dd; k++)
         assert_true(phi[k] == 7.0f);
@@ -300,8 +300,8 @@ static void stage2_dense(void **state)
 {
     const tt_model_t *prev = previous(false);
     struct tt_model_parts p;
-    size_t n_plus = tt_model_dense_floats(16, true);
-    size_t n_base = tt_model_dense_floats(16, false);
+    size_t n_plus = tt_model_dense_floats(8, true);
+    size_t n_base = tt_model_dense_floats(8, false);
     float *dense = malloc(n_plus * sizeof(float));
 
     (void)state;
@@ -309,18 +309,18 @@ static void stage2_dense(void **state)
     tt_model_parts_get(prev, &p);
     for (size_t k = 0; k < n_plus; k++)
         dense[k] = 7.0f;
-    tt_warm_stage2(prev, dense, 16, true);
+    tt_warm_stage2(prev, dense, 8, true);
     assert_memory_equal(dense, p.dense, n_plus * sizeof(float));
     /* into a model without W: psi and the cells only */
     for (size_t k = 0; k < n_plus; k++)
         dense[k] = 7.0f;
-    tt_warm_stage2(prev, dense, 16, false);
+    tt_warm_stage2(prev, dense, 8, false);
     assert_memory_equal(dense, p.dense, n_base * sizeof(float));
     assert_true(dense[n_base] == 7.0f);
     /* another dimension: nothing */
     for (size_t k = 0; k < n_plus; k++)
         dense[k] = 7.0f;
-    tt_warm_stage2(prev, dense, 8, true);
+    tt_warm_stage2(prev, dense, 16, true);
     for (size_t k = 0; k < n_plus; k++)
         assert_true(dense[k] == 7.0f);
     free(dense);
