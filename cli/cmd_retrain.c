@@ -427,6 +427,12 @@ static int run_once(const struct job *j)
                     sv.max_version);
     }
     version = sv.max_version + 1;
+    /* the warm start before the log: a bad model file fails fast */
+    tt_train_opts_from_conf(&o, conf);
+    if (warm_setup(j, &sv, &o, &o.warm, &warm_file, err, sizeof(err))) {
+        tt_cli_error("retrain", "%s", err);
+        goto out;
+    }
     if (stop_now(j, "before reading the log"))
         goto out_ok;
     if (tt_dataset_init(&ds) != TT_ERR_OK) {
@@ -458,11 +464,6 @@ static int run_once(const struct job *j)
     if (stop_now(j, "before training"))
         goto out_ok;
 
-    tt_train_opts_from_conf(&o, conf);
-    if (warm_setup(j, &sv, &o, &o.warm, &warm_file, err, sizeof(err))) {
-        tt_cli_error("retrain", "%s", err);
-        goto out;
-    }
     if (o.warm) {
         if (conf->retrain.warm_epochs1 > 0)
             o.epochs1 = (uint32_t)conf->retrain.warm_epochs1;
