@@ -15,6 +15,7 @@
 #include "consumers/tt_kcons.h"
 #include "producers/tt_admin.h"
 #include "producers/tt_eventprod.h"
+#include "producers/tt_modelpub.h"
 
 /* How long the broker gets to answer the first metadata request. */
 #define ITEST_REACH_MS 10000
@@ -318,4 +319,88 @@ bool tt_itest_file_has(const char *path, const char *what)
         found = strstr(line, what) != NULL;
     fclose(f);
     return found;
+}
+
+void tt_itest_model_publish(const struct tt_conf_kafka *kc, const char *topic,
+                            const tt_model_t *m, uint64_t version,
+                            int partitions)
+{
+    struct tt_modelpub_opts o;
+    tt_modelpub_t *p = NULL;
+    char errstr[512], txn[TT_ITEST_NAME_MAX + 16];
+
+    if (tt_modelpub_ensure_topic(kc, topic, partitions, NULL, errstr,
+                                 sizeof(errstr)))
+        fail_msg("model topic %s: %s", topic, errstr);
+    snprintf(txn, sizeof(txn), "%s-pub", topic);
+    memset(&o, 0, sizeof(o));
+    o.topic = topic;
+    o.transactional_id = txn;
+    if (tt_modelpub_new(&p, kc, &o, errstr, sizeof(errstr)) ||
+        tt_modelpub_publish(p, m, version, NULL, 0, NULL, errstr,
+                            sizeof(errstr)))
+        fail_msg("publishing model version %llu: %s",
+                 (unsigned long long)version, errstr);
+    tt_modelpub_destroy(p);
+}
+
+struct raw_ctx {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    struct tt_itest_model_fault f;
+};
+
+static tt_err_t raw_emit(void *ctx, const struct tt_modelpub_rec *r,
+                         char *errstr, size_t errstr_size)
+{
+    struct raw_ctx *c = ctx;
+    uint8_t *v;
+
+    (void)errstr;
+    (void)errstr_size;
+    if ((c->f.drop_commit && r->kind == TT_MODELREC_COMMIT) ||
+        r->seq == c->f.drop_seq)
+        return TT_ERR_OK;
+    v = malloc(r->value_len);
+    assert_non_null(v);
+    memcpy(v, r->value, r->value_len);
+    if (r->seq == c->f.flip_seq)
+        v[r->value_len / 2] ^= 0x40; /* inside the payload */
+    assert_int_equal(rd_kafka_produce(c->rkt, r->partition,
+                                      RD_KAFKA_MSG_F_FREE, v, r->value_len,
+                                      r->key, strlen(r->key), NULL),
+                     0);
+    rd_kafka_poll(c->rk, 0);
+    return TT_ERR_OK;
+}
+
+void tt_itest_model_publish_raw(const struct tt_conf_kafka *kc,
+                                const char *topic, const tt_model_t *m,
+                                uint64_t version, int partitions,
+                                struct tt_itest_model_fault f)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    struct raw_ctx c;
+    char err[512];
+
+    if (tt_modelpub_ensure_topic(kc, topic, partitions, NULL, err,
+                                 sizeof(err)))
+        fail_msg("model topic %s: %s", topic, err);
+    if (rd_kafka_conf_set(conf, "bootstrap.servers", kc->brokers, err,
+                          sizeof(err)) ||
+        rd_kafka_conf_set(conf, "enable.idempotence", "true", err,
+                          sizeof(err)))
+        fail_msg("raw producer: %s", err);
+    memset(&c, 0, sizeof(c));
+    c.f = f;
+    c.rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+    assert_non_null(c.rk);
+    c.rkt = rd_kafka_topic_new(c.rk, topic, NULL);
+    assert_non_null(c.rkt);
+    if (tt_modelpub_records(m, version, partitions, 0, raw_emit, &c, NULL,
+                            err, sizeof(err)))
+        fail_msg("model records: %s", err);
+    assert_int_equal(rd_kafka_flush(c.rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_destroy(c.rkt);
+    rd_kafka_destroy(c.rk);
 }

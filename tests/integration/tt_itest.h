@@ -18,6 +18,7 @@
 #ifndef TT_ITEST_H
 #define TT_ITEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,7 @@
 
 #include "common/tt_event.h"
 #include "conf/tt_conf.h"
+#include "model/tt_model.h"
 
 /* Longest name tt_itest_topic_name() writes, NUL included. */
 #define TT_ITEST_NAME_MAX 128
@@ -69,6 +71,29 @@ size_t tt_itest_consume(const struct tt_conf_kafka *kc, const char *topic,
  * the topic holds when it started empty. */
 int64_t tt_itest_topic_records(const struct tt_conf_kafka *kc,
                                const char *topic);
+
+/* Publishes model m as `version` on the model topic `topic` (created
+ * compacted with `partitions` partitions unless it exists) the way
+ * `twotime retrain` does: tt_modelpub, one transaction.  Fails the test on
+ * error. */
+void tt_itest_model_publish(const struct tt_conf_kafka *kc, const char *topic,
+                            const tt_model_t *m, uint64_t version,
+                            int partitions);
+
+/* How tt_itest_model_publish_raw damages a version. */
+struct tt_itest_model_fault {
+    bool drop_commit; /* everything but the COMMIT: a partial version */
+    int32_t drop_seq; /* leave record seq out, COMMIT kept (-1: none) */
+    int32_t flip_seq; /* flip one payload byte of record seq: its CRC-32C
+                       * no longer matches (-1: none) */
+};
+
+/* Writes model m as `version` record by record with a plain idempotent
+ * producer (no transaction), damaged as `f` says. */
+void tt_itest_model_publish_raw(const struct tt_conf_kafka *kc,
+                                const char *topic, const tt_model_t *m,
+                                uint64_t version, int partitions,
+                                struct tt_itest_model_fault f);
 
 /* The seed of a randomised test: TT_TEST_SEED when set (a decimal
  * number), else `dflt`.  Print it, so that a failure can be replayed. */
