@@ -580,6 +580,7 @@ static tt_err_t fill_result(const struct tt_dataset *ds, const tt_eval_t *ev,
         return TT_ERR_NOMEM;
     mr = &res->model[info->plus ? TT_BT_2TS_PLUS : TT_BT_2TS];
     mr->done = true;
+    mr->tstar = info->tstar; /* the per-model t* of the report */
     mr->test = *er;
     return TT_ERR_OK;
 }
