@@ -79,7 +79,7 @@ static const struct tt_conf_def defs[] = {
     D_INT("model.dim", model.dim, 2, 1024, "64", "d: embedding dimension"),
     D_INT("model.tstar", model.tstar, 0, 100000000, "100",
           "t*: a user is active when its training count > t*"),
-    D_INT("model.k", model.k, 1, 100000000, "20",
+    D_INT("model.k", model.k, 1, 100000000, "50",
           "K: the active cell trains on a user's last K steps (K <= t*)"),
     D_BOOL("model.plus", model.plus, "true", "2TS-Plus scoring with W"),
     D_BOOL("model.features", model.features, "false",

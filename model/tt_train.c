@@ -28,10 +28,12 @@ void tt_train_opts_from_conf(struct tt_train_opts *o,
     o->inactive_all_users = conf->train.inactive_all;
     o->auto_tstar = conf->train.auto_tstar;
     /* The inference rule and stage 2 settings chosen on validation data
-     * (issue 3): the sliding window, 20 K-windows per active user, the
-     * active cell started like any GRU. */
+     * (issue 3): the sliding window, K-windows per active user adding up
+     * to about 400 steps (20 at K = 20, 8 at K = 50: the active cell's
+     * share of stage 2 does not grow with K), the active cell started like
+     * any GRU. */
     o->window = true;
-    o->active_windows = 20;
+    o->active_windows = o->k >= 400 ? 1 : o->k > 0 ? 400 / o->k : 1;
     o->active_z_bias = 0.0;
     o->negatives =
         conf->train.negatives > 0 ? (uint32_t)conf->train.negatives : 0;

@@ -139,7 +139,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.state.history_max, 256);
     assert_int_equal(c.model.dim, 64);
     assert_int_equal(c.model.tstar, 100);
-    assert_int_equal(c.model.k, 20);
+    assert_int_equal(c.model.k, 50);
     assert_true(c.model.plus);
     assert_false(c.model.features);
     assert_int_equal(c.model.feature_dim, 16);
@@ -434,7 +434,7 @@ static void test_cross_field_rules(void **state)
                    "not a Kafka topic name");
     expect_invalid((const char *[]){"metrics.bind=", NULL}, "metrics.bind");
     expect_invalid((const char *[]){"state.history_max=10", NULL},
-                   "state.history_max = 10 must be >= model.k = 20");
+                   "state.history_max = 10 must be >= model.k = 50");
     expect_invalid((const char *[]){"kafka.properties.bootstrap.servers=h:1",
                                     NULL},
                    "set kafka.brokers instead");
