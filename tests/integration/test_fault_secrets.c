@@ -245,7 +245,7 @@ static void metrics_loopback(void **st)
     unlink(out_path);
 
     sit_init(&t, "fsec2", true);
-    snprintf(port_s, sizeof(port_s), "%d", METRICS_PORT + 1);
+    snprintf(port_s, sizeof(port_s), "%d", METRICS_PORT);
     /* metrics.bind left at its default */
     sit_set(&t, "metrics.port", port_s);
     snprintf(model_path, sizeof(model_path), "%s/model.bin", t.dir);
@@ -255,16 +255,16 @@ static void metrics_loopback(void **st)
     snprintf(log_path, sizeof(log_path), "%s/s.log", t.dir);
     pid = sit_spawn(&t, model_path, "s", state, log_path);
     t0 = tt_time_mono_ns();
-    while ((n = listeners(METRICS_PORT + 1, addr, 8)) == 0 &&
+    while ((n = listeners(METRICS_PORT, addr, 8)) == 0 &&
            tt_time_secs(t0, tt_time_mono_ns()) < 20)
         usleep(100000);
-    n6 = listeners6(METRICS_PORT + 1);
+    n6 = listeners6(METRICS_PORT);
     kill(pid, SIGTERM);
     assert_int_equal(sit_wait(pid), 0);
     assert_int_equal(n6, 0);
     if (n == 0) {
         sit_show_log(log_path, 30);
-        fail_msg("nothing listened on port %d", METRICS_PORT + 1);
+        fail_msg("nothing listened on port %d", METRICS_PORT);
     }
     for (int i = 0; i < n; i++)
         if (addr[i] != INADDR_LOOPBACK)
