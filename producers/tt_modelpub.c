@@ -12,6 +12,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "common/tt_crc32c.h"
 #include "common/tt_time.h"
 #include "model/tt_model_int.h"
 #include "producers/tt_admin.h"
@@ -61,7 +62,7 @@ static tt_err_t put(struct walk *w, enum tt_modelrec_kind kind,
         return err;
     if (kind != TT_MODELREC_COMMIT) {
         err = tt_modelrec_digest_add(&w->dg, kind, w->seq,
-                                     tt_modelrec_crc32c(0, w->payload, len),
+                                     tt_crc32c(0, w->payload, len),
                                      len, errstr, errstr_size);
         if (err)
             return err;

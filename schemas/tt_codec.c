@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/tt_crc32c.h"
 #include "schemas/tt_codec_int.h"
 #include "schemas/tt_schemas_int.h"
 
@@ -354,7 +355,7 @@ static tt_err_t walk_modelrec(struct walk *w, struct tt_modelrec *r)
 static tt_err_t crc_check(const struct tt_modelrec *r, char *errstr,
                           size_t errstr_size)
 {
-    uint32_t crc = tt_modelrec_crc32c(0, r->payload, r->payload_len);
+    uint32_t crc = tt_crc32c(0, r->payload, r->payload_len);
 
     if (crc != r->payload_crc32c)
         return tt_errf(TT_ERR_CORRUPT, errstr, errstr_size,
@@ -544,7 +545,7 @@ tt_err_t tt_codec_encode_modelrec(tt_codec_t *codec,
     if (r.payload_len && !r.payload)
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                        "ModelRecord: no payload");
-    r.payload_crc32c = tt_modelrec_crc32c(0, r.payload, r.payload_len);
+    r.payload_crc32c = tt_crc32c(0, r.payload, r.payload_len);
     tt_soe_put_header(buf, TT_SCHEMA_FP_MODEL_RECORD);
     if (codec->ref) {
         err = tt_codec_avro_encode_modelrec(codec->ref, &r, p,

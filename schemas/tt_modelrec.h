@@ -18,9 +18,10 @@
  * record exceeds TT_MODELREC_MAX_RECORD bytes (~900 KB, under Kafka's default
  * 1 MB message limit), so payloads are at most TT_MODELREC_MAX_PAYLOAD.
  *
- * Each record carries the CRC-32C of its payload (checked by the decoder).
- * The COMMIT digest is the CRC-32C, continued record after record in seq
- * order, of the 9 bytes (kind u8, seq u32, payload_crc32c u32) of each record.
+ * Each record carries the CRC-32C (common/tt_crc32c.h) of its payload
+ * (checked by the decoder).  The COMMIT digest is the CRC-32C, continued
+ * record after record in seq order, of the 9 bytes (kind u8, seq u32,
+ * payload_crc32c u32) of each record.
  *
  * Payload layouts, version 1: little-endian, packed, no padding; f32 is an
  * IEEE-754 binary32 bit pattern.  A reader refuses a HEADER whose layout
@@ -111,11 +112,6 @@ struct tt_modelrec {
 
 /* The Avro symbol of `kind` ("HEADER"), or "?" when out of range. */
 const char *tt_modelrec_kind_name(enum tt_modelrec_kind kind);
-
-/* CRC-32C (Castagnoli, reflected 0x82F63B78) of data[0..len), continuing
- * from `crc` (0 to start).  tt_modelrec_crc32c(0, "123456789", 9) is
- * 0xE3069283. */
-uint32_t tt_modelrec_crc32c(uint32_t crc, const void *data, size_t len);
 
 /* ---- HEADER ---- */
 

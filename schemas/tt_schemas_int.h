@@ -48,10 +48,6 @@ tt_err_t tt_schema_canonical_of(avro_schema_t schema, char *out, size_t cap,
                                 size_t *len, char *errstr,
                                 size_t errstr_size);
 
-/* The table-driven CRC-32C that tt_modelrec_crc32c() falls back to on CPUs
- * without SSE4.2 (exposed so that tests check both). */
-uint32_t tt_modelrec_crc32c_sw(uint32_t crc, const void *data, size_t len);
-
 /* Fills errstr with "what: <avro_strerror()>" at once (Avro C keeps the
  * message in one global buffer that the next call overwrites) and returns
  * err. */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "state/tt_crc32c.h"
+#include "common/tt_crc32c.h"
 
 /* Byte order is spelled out with shifts rather than assumed: compilers turn
  * these into single loads and stores on little-endian machines. */
@@ -347,7 +347,7 @@ tt_err_t tt_ustate_encode(const struct tt_user_state *s, uint8_t *buf,
         p = put_varint(p, (uint64_t)((int64_t)s->hist[i].category + 1));
     }
     body = (size_t)(p - buf);
-    put_u32(p, tt_crc32c(buf, body));
+    put_u32(p, tt_crc32c(0, buf, body));
     *len = body + TT_USTATE_CRC_SIZE;
     return TT_ERR_OK;
 }
@@ -362,7 +362,7 @@ static tt_err_t check_frame(const uint8_t *p, size_t len, const char *what,
         return tt_errf(TT_ERR_CORRUPT, errstr, errstr_size,
                        "%s: record of %zu bytes is truncated", what, len);
     want = get_u32(p + len - TT_USTATE_CRC_SIZE);
-    got = tt_crc32c(p, len - TT_USTATE_CRC_SIZE);
+    got = tt_crc32c(0, p, len - TT_USTATE_CRC_SIZE);
     if (want != got)
         return tt_errf(TT_ERR_CORRUPT, errstr, errstr_size,
                        "%s: checksum mismatch (stored %08x, computed %08x)",
@@ -503,7 +503,7 @@ tt_err_t tt_ustate_meta_encode(const void *payload, size_t plen, uint8_t *buf,
     buf[0] = TT_USTATE_VERSION;
     if (plen)
         memcpy(buf + 1, payload, plen);
-    put_u32(buf + 1 + plen, tt_crc32c(buf, 1 + plen));
+    put_u32(buf + 1 + plen, tt_crc32c(0, buf, 1 + plen));
     *len = need;
     return TT_ERR_OK;
 }

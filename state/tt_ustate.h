@@ -31,7 +31,7 @@
  * VALUES (integers little-endian, floats IEEE-754 binary32 little-endian)
  *
  *   Every value, whatever its version, starts with a version byte and ends
- *   with the CRC-32C (state/tt_crc32c.h) of all the bytes before it.  The
+ *   with the CRC-32C (common/tt_crc32c.h) of all the bytes before it.  The
  *   checksum is verified before the version is read, so a flipped bit is
  *   always TT_ERR_CORRUPT while an intact record of an unknown version is
  *   TT_ERR_VERSION.

@@ -1,8 +1,7 @@
 /*
- * Unit tests of schemas/tt_modelrec: CRC-32C (SSE4.2 and table paths)
- * against a bit-by-bit reference and the standard check value, the payload layouts (golden HEADER bytes from
- * Python's struct, round trips, chunk limits, every truncation), the COMMIT
- * digest, and a whole model published through tt_codec, shuffled as a
+ * Unit tests of schemas/tt_modelrec: the payload layouts (golden HEADER bytes
+ * from Python's struct, round trips, chunk limits, every truncation), the
+ * COMMIT digest, and a whole model published through tt_codec, shuffled as a
  * compacted topic may deliver it, and reassembled bit for bit.
  */
 #include <setjmp.h>
@@ -15,49 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/tt_crc32c.h"
 #include "common/tt_rng.h"
 #include "schemas/tt_codec.h"
 #include "schemas/tt_modelrec.h"
-#include "schemas/tt_schemas_int.h"
-
-static uint32_t crc32c_bitwise(const uint8_t *p, size_t n)
-{
-    uint32_t crc = 0xFFFFFFFFu;
-
-    for (size_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1u)));
-    }
-    return ~crc;
-}
-
-static void test_crc32c(void **state)
-{
-    static uint8_t buf[4096];
-    struct tt_rng rng;
-
-    (void)state;
-    assert_int_equal(tt_modelrec_crc32c(0, "123456789", 9), 0xE3069283u);
-    assert_int_equal(tt_modelrec_crc32c(0, "123456789123456789", 18),
-                     crc32c_bitwise((const uint8_t *)"123456789123456789",
-                                    18));
-    assert_int_equal(tt_modelrec_crc32c(0, "", 0), 0);
-    tt_rng_seed(&rng, 11, 0);
-    for (size_t i = 0; i < sizeof(buf); i++)
-        buf[i] = (uint8_t)tt_rng_next(&rng);
-    for (int t = 0; t < 200; t++) {
-        size_t n = tt_rng_below(&rng, sizeof(buf));
-        size_t cut = n ? tt_rng_below(&rng, n) : 0;
-        uint32_t whole = tt_modelrec_crc32c(0, buf, n);
-
-        assert_int_equal(whole, crc32c_bitwise(buf, n));
-        assert_int_equal(tt_modelrec_crc32c_sw(0, buf, n), whole);
-        assert_int_equal(tt_modelrec_crc32c(tt_modelrec_crc32c(0, buf, cut),
-                                            buf + cut, n - cut),
-                         whole);
-    }
-}
 
 /* Written by Python: struct.pack('<IIIIIIQQIIqq', 1, 3, 64, 16, 100, 10,
  * 1000, 50, 4, 2, 1700000000123, 1699999999000) + pack('<iq', 0, 12345) +
@@ -301,7 +261,7 @@ static void publish(tt_codec_t *codec, struct published *out,
     assert_true(out->len[out->n] <= TT_MODELREC_MAX_RECORD);
     if (kind != TT_MODELREC_COMMIT)
         assert_int_equal(tt_modelrec_digest_add(
-                             dg, kind, seq, tt_modelrec_crc32c(0, payload, len),
+                             dg, kind, seq, tt_crc32c(0, payload, len),
                              len, errstr, sizeof(errstr)),
                          TT_ERR_OK);
     out->n++;
@@ -496,7 +456,6 @@ static void test_kind_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc32c),
         cmocka_unit_test(test_header),
         cmocka_unit_test(test_dense),
         cmocka_unit_test(test_rows),
