@@ -16,7 +16,7 @@
  * with room for every item of both cells, the index is the key itself.
  */
 struct tt_proc_xproj {
-    const float *items; /* vector of item index 0; x - items = index * dim */
+    uintptr_t items;    /* address of item 0's vector (item i's: + i dim) */
     uint32_t dim;
     uint32_t n_items;
     size_t mask;        /* entries - 1 */
@@ -76,7 +76,7 @@ static struct tt_proc_xproj *xproj_new(const tt_model_t *m,
     xp = calloc(1, sizeof(*xp));
     if (!xp)
         return NULL;
-    xp->items = tt_model_item_at(m, 0, NULL);
+    xp->items = (uintptr_t)tt_model_item_at(m, 0, NULL);
     xp->dim = info->dim;
     xp->n_items = info->n_items;
     xp->mask = n - 1;
@@ -107,19 +107,20 @@ static void xproj_destroy(struct tt_proc_xproj *xp)
 static const float *xproj_get(struct tt_proc_xproj *xp, const struct tt_gru *g,
                               enum tt_cell cell, const float *x)
 {
-    const size_t d = xp->dim, d3 = 3 * d;
+    const size_t d = xp->dim, d3 = 3 * d, row = d * sizeof(float);
+    uintptr_t at = (uintptr_t)x;
     size_t off, e;
     uint32_t key;
     float *a;
 
-    if (x < xp->items)
+    /* Addresses as integers: x may point into another array. */
+    if (at < xp->items)
         return NULL;
-    off = (size_t)(x - xp->items);
-    if (off % d != 0 || off / d >= xp->n_items)
+    off = (size_t)(at - xp->items);
+    if (off % row != 0 || off / row >= xp->n_items)
         return NULL;
-    key = (uint32_t)(off / d) * 2 + (uint32_t)cell;
-    e = xp->direct ? key
-                   : (size_t)(tt_rng_mix64(key) & xp->mask);
+    key = (uint32_t)(off / row) * 2 + (uint32_t)cell;
+    e = xp->direct ? key : (size_t)(tt_rng_mix64(key) & xp->mask);
     a = xp->a + e * d3;
     if (xp->tag[e] != key + 1) {
         memcpy(a, g->b, d3 * sizeof(*a));

@@ -100,9 +100,10 @@ struct tt_proc_view {
  * cache the view works without it). */
 tt_err_t tt_proc_view_init(struct tt_proc_view *v, const tt_model_t *m);
 
-/* Replaces the view's projection cache by one of at most max_bytes (0 or
- * too small for 64 entries: none).  For tests and benchmarks; views start
- * with TT_PROC_XPROJ_BYTES.  Without memory the view goes on without it. */
+/* Replaces the projection cache of an initialised view by one of at most
+ * max_bytes (0 or too small for 64 entries: none).  For tests and
+ * benchmarks; views start with TT_PROC_XPROJ_BYTES.  Without memory the
+ * view goes on without it. */
 void tt_proc_view_set_cache(struct tt_proc_view *v, size_t max_bytes);
 
 /* Frees what tt_proc_view_init allocated and zeroes v. */

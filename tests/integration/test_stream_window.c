@@ -123,8 +123,8 @@ static void win_start(struct sit_runner *r, const struct sit *t,
  * library picks the last K known ones for an active user itself.  No
  * cutoff filtering: a window model's active cell ignores it.
  */
-static void win_reference(tt_model_t *const *models, const struct sit_input *in,
-                          struct sit_expect *out)
+static void win_reference(tt_model_t *const *models,
+                          const struct sit_input *in, struct sit_expect *out)
 {
     static struct {
         uint64_t count;
