@@ -39,10 +39,10 @@ int tt_cmd_config(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    struct tt_cli_opts co;
     struct tt_conf conf;
     const char *action, *file = NULL;
-    char **sets;
-    int n_sets = 0, rc, c, n_files;
+    int rc = TT_EXIT_NONE, c, n_files;
 
     if (argc < 2) {
         usage(stderr);
@@ -58,30 +58,15 @@ int tt_cmd_config(int argc, char **argv)
         tt_cli_error("config", "unknown action '%s' (check or print)", action);
         return TT_EXIT_USAGE;
     }
-    /* At most one --set per argument: argc bounds the overrides. */
-    sets = calloc((size_t)argc, sizeof(*sets));
-    if (!sets) {
-        tt_cli_error("config", "out of memory");
-        return TT_EXIT_FAIL;
-    }
     argc--;
     argv++;
+    tt_cli_opts_init(&co, "config", usage, argc);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            sets[n_sets++] = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            rc = TT_EXIT_OK;
-            goto out_free_sets;
-        default:
-            fprintf(stderr, "see 'twotime config --help'\n");
-            rc = TT_EXIT_USAGE;
-            goto out_free_sets;
-        }
-    }
+    while (rc == TT_EXIT_NONE &&
+           (c = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1)
+        rc = tt_cli_opts_take(&co, c, optarg);
+    if (rc != TT_EXIT_NONE)
+        goto out_free_sets;
     n_files = argc - optind;
     if (n_files > 1 || (n_files == 0 && !strcmp(action, "check"))) {
         tt_cli_error("config", "%s takes %s FILE", action,
@@ -95,14 +80,15 @@ int tt_cmd_config(int argc, char **argv)
         /* What tt_cli_load_conf() would read; named so that print says so. */
         file = TT_CONF_DEFAULT_PATH;
 
-    rc = tt_cli_load_conf(&conf, file, sets, n_sets);
+    co.conf_path = file;
+    rc = tt_cli_opts_load_conf(&co, &conf);
     if (rc != TT_EXIT_OK)
         goto out_free_sets;
     if (!strcmp(action, "check")) {
         printf("%s: ok\n", file);
     } else {
         printf("# twotime configuration: defaults%s%s%s\n\n", file ? " + " : "",
-               file ? file : "", n_sets ? " + --set" : "");
+               file ? file : "", co.n_sets ? " + --set" : "");
         tt_conf_print(&conf, stdout);
     }
     tt_conf_release(&conf);
@@ -111,6 +97,6 @@ int tt_cmd_config(int argc, char **argv)
         rc = TT_EXIT_FAIL;
     }
 out_free_sets:
-    free(sets);
+    tt_cli_opts_release(&co);
     return rc;
 }

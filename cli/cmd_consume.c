@@ -31,7 +31,6 @@ enum out_format { OUT_CSV, OUT_JSON };
 struct consume_opts {
     const char *topic;    /* NULL: kafka.input_topic (embeddings: output) */
     const char *group;    /* NULL: a throwaway group, no commits */
-    const char *conf_path;
     uint64_t max;         /* 0: no limit */
     int timeout_ms;       /* stop after this long without a record; 0: never */
     bool from_beginning;
@@ -326,19 +325,15 @@ int tt_cmd_consume(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct consume_opts o;
+    struct tt_cli_opts co;
     struct tt_conf conf;
     uint64_t v;
-    char **sets;
-    int n_sets = 0, rc = -1, c;
+    int rc = TT_EXIT_NONE, c;
 
     memset(&o, 0, sizeof(o));
-    sets = calloc((size_t)argc + 1, sizeof(*sets));
-    if (!sets) {
-        tt_cli_error(CMD, "out of memory");
-        return TT_EXIT_FAIL;
-    }
+    tt_cli_opts_init(&co, CMD, usage, argc);
     optind = 1;
-    while (rc < 0 &&
+    while (rc == TT_EXIT_NONE &&
            (c = getopt_long(argc, argv, "t:g:n:c:s:h", longopts, NULL)) !=
                -1) {
         switch (c) {
@@ -377,35 +372,21 @@ int tt_cmd_consume(int argc, char **argv)
         case 'E':
             o.embeddings = true;
             break;
-        case 'c':
-            o.conf_path = optarg;
-            break;
-        case 's':
-            sets[n_sets++] = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            rc = TT_EXIT_OK;
-            break;
         default:
-            fprintf(stderr, "see 'twotime consume --help'\n");
-            rc = TT_EXIT_USAGE;
+            rc = tt_cli_opts_take(&co, c, optarg);
             break;
         }
     }
-    if (rc >= 0)
+    if (rc == TT_EXIT_NONE)
+        rc = tt_cli_opts_operands(&co, argc, argv);
+    if (rc != TT_EXIT_NONE)
         goto out_free;
-    if (optind < argc) {
-        tt_cli_error(CMD, "unexpected argument '%s'", argv[optind]);
-        rc = TT_EXIT_USAGE;
-        goto out_free;
-    }
-    rc = tt_cli_load_conf(&conf, o.conf_path, sets, n_sets);
+    rc = tt_cli_opts_load_conf(&co, &conf);
     if (rc != TT_EXIT_OK)
         goto out_free;
     rc = run(&conf, &o);
     tt_conf_release(&conf);
 out_free:
-    free(sets);
+    tt_cli_opts_release(&co);
     return rc;
 }

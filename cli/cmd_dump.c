@@ -47,7 +47,6 @@ enum dump_format { DUMP_AVRO, DUMP_CSV };
 struct dump_opts {
     const char *topic; /* NULL: kafka.input_topic */
     const char *out;
-    const char *conf_path;
     enum dump_format format;
     int64_t from_offset, from_time, to_offset, to_time; /* -1: not given */
     bool strict;
@@ -597,21 +596,17 @@ int tt_cmd_dump(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct dump_opts o;
+    struct tt_cli_opts co;
     struct tt_conf conf;
     int64_t v;
-    char **sets;
-    int n_sets = 0, rc = -1, c;
+    int rc = TT_EXIT_NONE, c;
 
     memset(&o, 0, sizeof(o));
     o.from_offset = o.from_time = o.to_offset = o.to_time = -1;
     o.timeout_s = 60;
-    sets = calloc((size_t)argc + 1, sizeof(*sets));
-    if (!sets) {
-        tt_cli_error(CMD, "out of memory");
-        return TT_EXIT_FAIL;
-    }
+    tt_cli_opts_init(&co, CMD, usage, argc);
     optind = 1;
-    while (rc < 0 && (c = getopt_long(argc, argv, "t:o:f:c:s:h", longopts,
+    while (rc == TT_EXIT_NONE && (c = getopt_long(argc, argv, "t:o:f:c:s:h", longopts,
                                       NULL)) != -1) {
         int64_t *slot = c == 'a' ? &o.from_offset
                         : c == 'b' ? &o.from_time
@@ -659,28 +654,17 @@ int tt_cmd_dump(int argc, char **argv)
             }
             o.timeout_s = (int)v;
             break;
-        case 'c':
-            o.conf_path = optarg;
-            break;
-        case 's':
-            sets[n_sets++] = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            rc = TT_EXIT_OK;
-            break;
         default:
-            fprintf(stderr, "see 'twotime dump --help'\n");
-            rc = TT_EXIT_USAGE;
+            rc = tt_cli_opts_take(&co, c, optarg);
             break;
         }
     }
-    if (rc >= 0)
+    if (rc == TT_EXIT_NONE)
+        rc = tt_cli_opts_operands(&co, argc, argv);
+    if (rc != TT_EXIT_NONE)
         goto out_free;
     rc = TT_EXIT_USAGE;
-    if (optind < argc)
-        tt_cli_error(CMD, "unexpected argument '%s'", argv[optind]);
-    else if (!o.out)
+    if (!o.out)
         tt_cli_error(CMD, "--out FILE is required");
     else if (o.from_offset >= 0 && o.from_time >= 0)
         tt_cli_error(CMD, "--from-offset and --from-time exclude each other");
@@ -690,15 +674,15 @@ int tt_cmd_dump(int argc, char **argv)
         tt_cli_error(CMD, "an Avro container file cannot go to stdout "
                           "(use --format csv, or a file)");
     else
-        rc = -1;
-    if (rc >= 0)
+        rc = TT_EXIT_NONE;
+    if (rc != TT_EXIT_NONE)
         goto out_free;
-    rc = tt_cli_load_conf(&conf, o.conf_path, sets, n_sets);
+    rc = tt_cli_opts_load_conf(&co, &conf);
     if (rc != TT_EXIT_OK)
         goto out_free;
     rc = run(&conf, &o);
     tt_conf_release(&conf);
 out_free:
-    free(sets);
+    tt_cli_opts_release(&co);
     return rc;
 }

@@ -130,6 +130,7 @@ int tt_cmd_gen(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct tt_gen_opts o;
+    struct tt_cli_opts co;
     const char *out_path = NULL;
     bool have_events = false, have_seed = false, quiet = false;
     char errstr[256];
@@ -140,6 +141,9 @@ int tt_cmd_gen(int argc, char **argv)
     tt_err_t err;
 
     tt_gen_opts_init(&o);
+    /* gen takes no --config or --set ('s' is its --seed, handled below), so
+     * `co` never allocates and needs no release. */
+    tt_cli_opts_init(&co, "gen", usage, argc);
     optind = 1;
     for (;;) {
         int bad = 0, li = -1;
@@ -219,12 +223,8 @@ int tt_cmd_gen(int argc, char **argv)
         case 'q':
             quiet = true;
             break;
-        case 'h':
-            usage(stdout);
-            return TT_EXIT_OK;
         default:
-            fprintf(stderr, "see 'twotime gen --help'\n");
-            return TT_EXIT_USAGE;
+            return tt_cli_opts_take(&co, c, optarg);
         }
         if (bad) {
             tt_cli_error("gen", "bad value '%s' for --%s", optarg,
@@ -233,10 +233,8 @@ int tt_cmd_gen(int argc, char **argv)
             return TT_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        tt_cli_error("gen", "unexpected argument '%s'", argv[optind]);
+    if (tt_cli_opts_operands(&co, argc, argv) != TT_EXIT_NONE)
         return TT_EXIT_USAGE;
-    }
     if (!out_path || !have_events || !have_seed) {
         tt_cli_error("gen", "--out, --events and --seed are required");
         return TT_EXIT_USAGE;

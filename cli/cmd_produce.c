@@ -43,7 +43,6 @@
 struct produce_opts {
     const char *input;
     const char *topic;     /* NULL: kafka.input_topic */
-    const char *conf_path;
     struct tt_reader_opts reader;
     int create_partitions; /* 0: the topic must exist */
     double rate;           /* events/s; 0: as fast as possible */
@@ -417,20 +416,15 @@ int tt_cmd_produce(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct produce_opts o;
+    struct tt_cli_opts co;
     struct tt_conf conf;
-    char **sets;
-    int n_sets = 0, rc, c;
+    int rc = TT_EXIT_NONE, c;
 
     memset(&o, 0, sizeof(o));
     tt_reader_opts_init(&o.reader);
-    sets = calloc((size_t)argc + 1, sizeof(*sets));
-    if (!sets) {
-        tt_cli_error(CMD, "out of memory");
-        return TT_EXIT_FAIL;
-    }
+    tt_cli_opts_init(&co, CMD, usage, argc);
     optind = 1;
-    rc = -1;
-    while (rc < 0 &&
+    while (rc == TT_EXIT_NONE &&
            (c = getopt_long(argc, argv, "i:t:f:c:s:qh", longopts, NULL)) !=
                -1) {
         switch (c) {
@@ -478,40 +472,26 @@ int tt_cmd_produce(int argc, char **argv)
         case 'q':
             o.quiet = true;
             break;
-        case 'c':
-            o.conf_path = optarg;
-            break;
-        case 's':
-            sets[n_sets++] = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            rc = TT_EXIT_OK;
-            break;
         default:
-            fprintf(stderr, "see 'twotime produce --help'\n");
-            rc = TT_EXIT_USAGE;
+            rc = tt_cli_opts_take(&co, c, optarg);
             break;
         }
     }
-    if (rc >= 0)
+    if (rc == TT_EXIT_NONE)
+        rc = tt_cli_opts_operands(&co, argc, argv);
+    if (rc != TT_EXIT_NONE)
         goto out_free;
-    if (optind < argc) {
-        tt_cli_error(CMD, "unexpected argument '%s'", argv[optind]);
-        rc = TT_EXIT_USAGE;
-        goto out_free;
-    }
     if (!o.input) {
         tt_cli_error(CMD, "--input LOG is required");
         rc = TT_EXIT_USAGE;
         goto out_free;
     }
-    rc = tt_cli_load_conf(&conf, o.conf_path, sets, n_sets);
+    rc = tt_cli_opts_load_conf(&co, &conf);
     if (rc != TT_EXIT_OK)
         goto out_free;
     rc = run(&conf, &o);
     tt_conf_release(&conf);
 out_free:
-    free(sets);
+    tt_cli_opts_release(&co);
     return rc;
 }

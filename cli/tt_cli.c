@@ -1,6 +1,8 @@
 #include "cli/tt_cli.h"
 
+#include <assert.h>
 #include <cblas.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -71,6 +73,64 @@ fail:
     fprintf(stderr, "twotime: configuration: %s\n", errstr);
     tt_conf_release(conf);
     return TT_EXIT_USAGE;
+}
+
+void tt_cli_opts_init(struct tt_cli_opts *o, const char *cmd,
+                      void (*usage)(FILE *out), int argc)
+{
+    memset(o, 0, sizeof(*o));
+    o->cmd = cmd;
+    o->usage = usage;
+    o->max_sets = argc > 0 ? argc : 0;
+}
+
+void tt_cli_opts_release(struct tt_cli_opts *o)
+{
+    free(o->sets);
+    o->sets = NULL;
+    o->n_sets = 0;
+}
+
+int tt_cli_opts_take(struct tt_cli_opts *o, int c, char *arg)
+{
+    switch (c) {
+    case 'c':
+        o->conf_path = arg;
+        return TT_EXIT_NONE;
+    case 's':
+        if (!o->sets) {
+            o->sets = calloc((size_t)o->max_sets + 1, sizeof(*o->sets));
+            if (!o->sets) {
+                tt_cli_error(o->cmd, "out of memory");
+                return TT_EXIT_FAIL;
+            }
+        }
+        /* getopt returns at most one option an argument: this holds. */
+        assert(o->n_sets < o->max_sets);
+        o->sets[o->n_sets++] = arg;
+        return TT_EXIT_NONE;
+    case 'h':
+        o->usage(stdout);
+        return TT_EXIT_OK;
+    default:
+        fprintf(stderr, "see 'twotime %s --help'\n", o->cmd);
+        return TT_EXIT_USAGE;
+    }
+}
+
+int tt_cli_opts_operands(const struct tt_cli_opts *o, int argc,
+                         char *const *argv)
+{
+    if (optind < argc) {
+        tt_cli_error(o->cmd, "unexpected argument '%s'", argv[optind]);
+        return TT_EXIT_USAGE;
+    }
+    return TT_EXIT_NONE;
+}
+
+int tt_cli_opts_load_conf(const struct tt_cli_opts *o, struct tt_conf *conf)
+{
+    return tt_cli_load_conf(conf, o->conf_path, o->sets, o->n_sets);
 }
 
 void tt_cli_openblas_fix(int argc, char **argv)

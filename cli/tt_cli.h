@@ -6,6 +6,7 @@
 #ifndef TT_CLI_H
 #define TT_CLI_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "conf/tt_conf.h"
@@ -16,6 +17,7 @@ enum {
     TT_EXIT_FAIL = 1,  /* the work failed (I/O, Kafka, bad data) */
     TT_EXIT_USAGE = 2, /* bad flags or configuration */
     TT_EXIT_GATE = 3,  /* a quality gate refused (e.g. retrain MRR drop) */
+    TT_EXIT_NONE = -1, /* not an exit code: parsing goes on */
 };
 
 #define TT_CMD(name, fn, summary) int fn(int argc, char **argv);
@@ -31,6 +33,54 @@ enum {
  */
 int tt_cli_load_conf(struct tt_conf *conf, const char *path,
                      char *const *sets, int n_sets);
+
+/*
+ * The options every subcommand's getopt loop shares: -c/--config FILE,
+ * -s/--set KEY=VALUE (repeatable, kept in order), -h/--help, and what an
+ * unknown option or a missing argument says.  Init with
+ * tt_cli_opts_init(), pass each getopt result the subcommand does not handle
+ * itself to tt_cli_opts_take(), check the operands with
+ * tt_cli_opts_operands(), load with tt_cli_opts_load_conf(), release with
+ * tt_cli_opts_release().  The strings are argv's (borrowed).
+ */
+struct tt_cli_opts {
+    const char *cmd;          /* "consume": for messages */
+    void (*usage)(FILE *out); /* prints the subcommand's help */
+    const char *conf_path;    /* --config, NULL when not given */
+    char **sets;              /* --set values in order, NULL until one */
+    int n_sets;
+    int max_sets; /* the argc given to init: at most one --set an argument */
+};
+
+/* Prepares `o` for a getopt loop over `argc` arguments; allocates nothing. */
+void tt_cli_opts_init(struct tt_cli_opts *o, const char *cmd,
+                      void (*usage)(FILE *out), int argc);
+
+/* Frees the --set array; `o` may then be initialised again. */
+void tt_cli_opts_release(struct tt_cli_opts *o);
+
+/*
+ * Handles the getopt_long result `c` (with its `arg`, i.e. optarg) as a
+ * common option, for the `default:` of a subcommand's switch: 'c' and 's'
+ * are stored and give TT_EXIT_NONE (go on); 'h' prints the help to stdout
+ * and gives TT_EXIT_OK; anything else (getopt's '?', an unknown option, or a
+ * missing argument) prints "see 'twotime <cmd> --help'" to stderr and gives
+ * TT_EXIT_USAGE.  TT_EXIT_FAIL when the --set array cannot be allocated.
+ * getopt returns 'c' and 's' only when the subcommand lists them, so a
+ * subcommand without them (or with its own meaning, handled before) is safe.
+ */
+int tt_cli_opts_take(struct tt_cli_opts *o, int c, char *arg);
+
+/*
+ * After the getopt loop, for subcommands that take no operands: when
+ * argv[optind] exists prints "unexpected argument '<it>'" and returns
+ * TT_EXIT_USAGE; else TT_EXIT_NONE.
+ */
+int tt_cli_opts_operands(const struct tt_cli_opts *o, int argc,
+                         char *const *argv);
+
+/* tt_cli_load_conf() with the --config and --set values collected in `o`. */
+int tt_cli_opts_load_conf(const struct tt_cli_opts *o, struct tt_conf *conf);
 
 /*
  * The partition count of an existing `topic`, for commands that read one:
