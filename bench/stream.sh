@@ -15,9 +15,9 @@
 #   3. the stream thread's CPU per event without Kafka (bench_stream
 #      --offline), window model and one without the window
 # and prints the medians (min-max) over the runs.  The model (TT_BENCH_MODEL)
-# is by default what `twotime train` writes: a window model, t* = 100, K = 20,
-# with a phi_u for every user (as when the heavy users were in the training
-# data).  Everything (broker included) shares the machine: on a small box the
+# is by default what `twotime train` writes: a window model, t* = 100, K = 50
+# (conf/twotime.conf), with a phi_u for every user (as when the heavy users
+# were in the training data).  Everything (broker included) shares the machine: on a small box the
 # broker's CPU is part of the cost.  Extra arguments for every run:
 # TT_BENCH_ARGS.  Full outputs: $build/bench-stream-logs/.
 set -euo pipefail
@@ -27,7 +27,7 @@ build=${1:-$top/build-bench}
 events=${TT_BENCH_EVENTS:-1000000}
 runs=${TT_BENCH_RUNS:-3}
 seconds=${TT_BENCH_SECONDS:-20}
-model=${TT_BENCH_MODEL:---window --tstar 100 --k 20 --phi-every 1}
+model=${TT_BENCH_MODEL:---window --tstar 100 --k 50 --phi-every 1}
 extra=${TT_BENCH_ARGS:-}
 started=0
 
