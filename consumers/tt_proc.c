@@ -511,10 +511,12 @@ static void apply(tt_proc_t *p, const struct tt_proc_view *v, size_t i)
     x = tt_model_item(m, in->ev.item_id);
     /* A window model's active cell drops its oldest item as each new one
      * comes, which no single step can do: such users are recomputed over
-     * their last K items (K steps) on every event. */
+     * their last K known items (K steps) on every event, except for an
+     * item the model does not know, which leaves those K items, and so the
+     * stored state and the last item, as they were. */
     incremental = !dropped && s->count > 1 &&
                   s->model_version == v->info.version && s->cell == cell &&
-                  s->dim == v->info.dim && !(v->info.window && active);
+                  s->dim == v->info.dim && !(v->info.window && active && x);
     o->q = p->q_buf + (size_t)i * v->info.dim;
     if (incremental) {
         bool step = x && entry_counts(v, cell, cut, in->offset);

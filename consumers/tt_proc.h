@@ -20,7 +20,8 @@
  *             tt_model_user_state() over the retained events: h = phi_u,
  *             then one step of the active GRU per event of the user's last
  *             K known items, whichever side of the cutoff (recomputed on
- *             every event: K steps);
+ *             every event: K steps; an event with an item the model does
+ *             not know changes none of them and takes none);
  *   ACTIVE, other models: h = phi_u, then one step of the active GRU per
  *             retained event at or after the model's training cutoff of the
  *             user's input partition (offset >= cutoff; every retained event
