@@ -671,6 +671,7 @@ struct model_run {
     struct tt_user_run run;
     int64_t user_id;
     bool window;
+    bool stale;     /* window moved since run was computed (lazy mode) */
     uint32_t n;
     const float *win[];
 };
@@ -703,6 +704,7 @@ static int model_start(const void *ctx, uint32_t u, void *run)
 
     r->user_id = tt_ids_id(ms->ds->users, u);
     r->window = false;
+    r->stale = false;
     r->n = 0;
     tt_model_user_start(ms->m, r->user_id, allow, &r->run);
     if (r->run.cell == TT_CELL_ACTIVE) {
@@ -740,14 +742,31 @@ static void model_step(const void *ctx, void *run, const float *x)
     if (r->n == info.k)
         memmove(r->win, r->win + 1, --r->n * sizeof(*r->win));
     r->win[r->n++] = x;
+    /* Without change statistics (validation) nothing reads the state
+     * between queries: recompute it (K steps) only for the events that are
+     * scored, in model_query, instead of after every event.  Same state,
+     * same bits; with a sampled validation slice most events are not
+     * scored. */
+    if (!ms->sc.state) {
+        r->stale = true;
+        return;
+    }
     tt_model_user_state(ms->m, r->user_id, true, r->win, r->n, &r->run);
 }
 
 static void model_query(const void *ctx, const void *run, float *q)
 {
     const struct tt_eval_model_scorer *ms = ctx;
+    const struct model_run *r = run;
 
-    tt_model_user_query(ms->m, &((const struct model_run *)run)->run, q);
+    if (r->stale) {
+        struct tt_user_run now;
+
+        tt_model_user_state(ms->m, r->user_id, true, r->win, r->n, &now);
+        tt_model_user_query(ms->m, &now, q);
+        return;
+    }
+    tt_model_user_query(ms->m, &r->run, q);
 }
 
 static const float *model_state(const void *ctx, const void *run)

@@ -775,6 +775,12 @@ static void check_model_window(bool plus)
                           o.tstar, &n);
     assert_int_equal(n, 150);
     assert_true(fabs(tt_eval_validate(evv, m) - rr / 150.0) < 1e-9);
+    /* validation recomputes a window only for scored events (no change
+     * statistics); the full run recomputes after every event: same bits */
+    assert_int_equal(tt_eval_model_init(&ms, evv, m, "2ts"), TT_ERR_OK);
+    assert_int_equal(tt_eval_run(evv, &ms.sc, &r2, NULL, 0), TT_ERR_OK);
+    tt_eval_model_release(&ms);
+    assert_true(tt_eval_validate(evv, m) == r2.mrr);
     tt_eval_destroy(evv);
     tt_model_destroy(m);
     tt_model_destroy(m0);
