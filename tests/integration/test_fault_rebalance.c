@@ -96,10 +96,13 @@ static void rebalance_churn(void **st)
             joins++;
             fprintf(stderr, "step %2d: %s joins\n", step, sl[k].name);
         } else if (running(sl) > 1 && tt_rng_below(&rng, 2) == 0) {
+            int rc;
+
             kill(sl[k].pid, SIGTERM);
-            if (sit_wait(sl[k].pid) != 0) {
+            if ((rc = sit_wait(sl[k].pid)) != 0) {
                 show_logs(sl);
-                fail_msg("%s: not a clean exit after SIGTERM", sl[k].name);
+                fail_msg("%s: exit status %d after SIGTERM", sl[k].name,
+                         rc);
             }
             sl[k].pid = 0;
             leaves++;
@@ -133,11 +136,14 @@ static void rebalance_churn(void **st)
     }
     for (int i = 0; i < SLOTS; i++)
         kill(sl[i].pid, SIGTERM);
-    for (int i = 0; i < SLOTS; i++)
-        if (sit_wait(sl[i].pid) != 0) {
+    for (int i = 0; i < SLOTS; i++) {
+        int rc = sit_wait(sl[i].pid);
+
+        if (rc != 0) {
             show_logs(sl);
-            fail_msg("%s: not a clean exit after SIGTERM", sl[i].name);
+            fail_msg("%s: exit status %d after SIGTERM", sl[i].name, rc);
         }
+    }
     fprintf(stderr, "%d joins, %d leaves, %d kills; input committed in "
                     "%.1f s\n",
             joins, leaves, kills, tt_time_secs(t0, tt_time_mono_ns()));
