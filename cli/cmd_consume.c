@@ -7,7 +7,6 @@
  * Without --group a throwaway group is used and nothing is committed, so
  * reading never moves the offsets of a real group.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -294,21 +293,6 @@ out_codec:
     return rc;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    errno = 0;
-    if (*s == '-')
-        return -1;
-    v = strtoull(s, &end, 10);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int tt_cmd_consume(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -344,13 +328,13 @@ int tt_cmd_consume(int argc, char **argv)
             o.group = optarg;
             break;
         case 'n':
-            if (parse_u64(optarg, &o.max) || o.max == 0) {
+            if (tt_cli_parse_u64(optarg, UINT64_MAX, &o.max) || o.max == 0) {
                 tt_cli_error(CMD, "--max takes a positive count");
                 rc = TT_EXIT_USAGE;
             }
             break;
         case 'T':
-            if (parse_u64(optarg, &v) || v == 0 || v > 86400000) {
+            if (tt_cli_parse_u64(optarg, 86400000, &v) || v == 0) {
                 tt_cli_error(CMD, "--timeout-ms takes 1..86400000");
                 rc = TT_EXIT_USAGE;
             }

@@ -54,21 +54,6 @@ static void usage(FILE *out)
             d.session_len, d.days, (long long)d.start_ms, d.candidates);
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!s || *s == '\0' || *s == '-')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end != '\0' || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_double(const char *s, double *out)
 {
     char *end;
@@ -156,35 +141,37 @@ int tt_cmd_gen(int argc, char **argv)
             out_path = optarg;
             break;
         case 'n':
-            bad = parse_u64(optarg, UINT64_MAX, &o.n_events);
+            bad = tt_cli_parse_u64(optarg, UINT64_MAX, &o.n_events) !=
+                  TT_ERR_OK;
             have_events = true;
             break;
         case 's':
-            bad = parse_u64(optarg, UINT64_MAX, &o.seed);
+            bad = tt_cli_parse_u64(optarg, UINT64_MAX, &o.seed) != TT_ERR_OK;
             have_seed = true;
             break;
         case OPT_USERS:
-            bad = parse_u64(optarg, UINT32_MAX, &u64);
+            bad = tt_cli_parse_u64(optarg, UINT32_MAX, &u64) != TT_ERR_OK;
             o.n_users = (uint32_t)u64;
             break;
         case OPT_ITEMS:
-            bad = parse_u64(optarg, UINT32_MAX, &u64);
+            bad = tt_cli_parse_u64(optarg, UINT32_MAX, &u64) != TT_ERR_OK;
             o.n_items = (uint32_t)u64;
             break;
         case OPT_DIM:
-            bad = parse_u64(optarg, UINT32_MAX, &u64);
+            bad = tt_cli_parse_u64(optarg, UINT32_MAX, &u64) != TT_ERR_OK;
             o.dim = (uint32_t)u64;
             break;
         case OPT_CATS:
-            bad = parse_u64(optarg, UINT32_MAX, &u64);
+            bad = tt_cli_parse_u64(optarg, UINT32_MAX, &u64) != TT_ERR_OK;
             o.n_categories = (uint32_t)u64;
             break;
         case OPT_CANDS:
-            bad = parse_u64(optarg, UINT32_MAX, &u64);
+            bad = tt_cli_parse_u64(optarg, UINT32_MAX, &u64) != TT_ERR_OK;
             o.candidates = (uint32_t)u64;
             break;
         case OPT_START:
-            bad = parse_u64(optarg, (uint64_t)TT_EVENT_TS_MAX, &u64);
+            bad = tt_cli_parse_u64(optarg, (uint64_t)TT_EVENT_TS_MAX, &u64) !=
+                  TT_ERR_OK;
             o.start_ms = (int64_t)u64;
             break;
         case OPT_ALPHA:

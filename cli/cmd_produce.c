@@ -384,19 +384,6 @@ static int parse_rate(const char *s, double *out)
     return 0;
 }
 
-static int parse_int(const char *s, int min, int max, int *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int tt_cmd_produce(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -418,6 +405,7 @@ int tt_cmd_produce(int argc, char **argv)
     struct produce_opts o;
     struct tt_cli_opts co;
     struct tt_conf conf;
+    uint64_t u64;
     int rc = TT_EXIT_NONE, c;
 
     memset(&o, 0, sizeof(o));
@@ -453,9 +441,11 @@ int tt_cmd_produce(int argc, char **argv)
             o.reader.skip_bad = true;
             break;
         case 'P':
-            if (parse_int(optarg, 1, 100000, &o.create_partitions)) {
+            if (tt_cli_parse_u64(optarg, 100000, &u64) || u64 < 1) {
                 tt_cli_error(CMD, "--create-partitions takes 1..100000");
                 rc = TT_EXIT_USAGE;
+            } else {
+                o.create_partitions = (int)u64;
             }
             break;
         case 'r':

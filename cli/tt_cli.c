@@ -2,6 +2,7 @@
 
 #include <assert.h>
 #include <cblas.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -131,6 +132,24 @@ int tt_cli_opts_operands(const struct tt_cli_opts *o, int argc,
 int tt_cli_opts_load_conf(const struct tt_cli_opts *o, struct tt_conf *conf)
 {
     return tt_cli_load_conf(conf, o->conf_path, o->sets, o->n_sets);
+}
+
+tt_err_t tt_cli_parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    /* strtoull would take "-1" as 2^64 - 1. */
+    if (*s == '\0' || *s == '-')
+        return TT_ERR_PARSE;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (*end != '\0')
+        return TT_ERR_PARSE;
+    if (errno || v > max)
+        return TT_ERR_RANGE;
+    *out = v;
+    return TT_ERR_OK;
 }
 
 void tt_cli_openblas_fix(int argc, char **argv)

@@ -7,8 +7,10 @@
 #define TT_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
+#include "common/tt_err.h"
 #include "conf/tt_conf.h"
 
 /* Exit codes shared by every subcommand. */
@@ -81,6 +83,13 @@ int tt_cli_opts_operands(const struct tt_cli_opts *o, int argc,
 
 /* tt_cli_load_conf() with the --config and --set values collected in `o`. */
 int tt_cli_opts_load_conf(const struct tt_cli_opts *o, struct tt_conf *conf);
+
+/*
+ * Parses all of `s` as a decimal integer in 0..max (no sign, nothing after
+ * the digits) into *out, for option values.  TT_ERR_PARSE or TT_ERR_RANGE
+ * without touching *out; the caller says what the option takes.
+ */
+tt_err_t tt_cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
 /*
  * The partition count of an existing `topic`, for commands that read one:
