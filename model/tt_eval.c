@@ -673,10 +673,34 @@ struct model_run {
     bool window;
     bool stale;     /* window moved since run was computed (lazy mode) */
     uint32_t n;
-    const float *win[];
+    const float *win[]; /* K item vectors, then their K active inputs */
 };
 
-/* The window user u's last K known training items, oldest first. */
+/* The active input of item vector x, a row of the model's item table. */
+static const float *act_of(const struct tt_eval_model_scorer *ms,
+                           const float *x)
+{
+    size_t i = (size_t)(x - ms->items0) / ms->sc.dim;
+
+    return ms->act_in + i * 3 * ms->sc.dim;
+}
+
+/* The window's state: tt_model_user_state over its items, with their
+ * precomputed inputs when the scorer has them (the same bits). */
+static void window_state(const struct tt_eval_model_scorer *ms,
+                         const struct model_run *r, uint32_t k,
+                         struct tt_user_run *out)
+{
+    if (ms->act_in)
+        tt_model_user_state_pre(ms->m, r->user_id, true, r->win, r->win + k,
+                                r->n, out);
+    else
+        tt_model_user_state(ms->m, r->user_id, true, r->win, r->n, out);
+}
+
+/* The window user u's last K known training items, oldest first, into
+ * win[0..n), and their active inputs into win[k..k+n) (when the scorer
+ * has them). */
 static uint32_t window_fill(const struct tt_eval_model_scorer *ms, uint32_t u,
                             uint32_t k, const float **win)
 {
@@ -686,12 +710,19 @@ static uint32_t window_fill(const struct tt_eval_model_scorer *ms, uint32_t u,
 
     /* a user's positions ascend: its training ones come first */
     for (uint32_t i = tc; i-- > 0 && n < k;) {
-        const float *x = ms->item[ms->ds->item[pos[i]]];
+        uint32_t item = ms->ds->item[pos[i]];
+        const float *x = ms->item[item];
 
-        if (x)
-            win[k - ++n] = x;
+        if (x) {
+            ++n;
+            win[k - n] = x;
+            if (ms->act_in)
+                win[2 * k - n] = act_of(ms, x);
+        }
     }
     memmove(win, win + (k - n), n * sizeof(*win));
+    if (ms->act_in)
+        memmove(win + k, win + 2 * k - n, n * sizeof(*win));
     return n;
 }
 
@@ -715,8 +746,7 @@ static int model_start(const void *ctx, uint32_t u, void *run)
         if (info.window) {
             r->window = true;
             r->n = window_fill(ms, u, info.k, r->win);
-            tt_model_user_state(ms->m, r->user_id, true, r->win, r->n,
-                                &r->run);
+            window_state(ms, r, ms->k, &r->run);
         }
         return TT_EVAL_ACTIVE | TT_EVAL_FROM_CUTOFF;
     }
@@ -733,14 +763,21 @@ static void model_step(const void *ctx, void *run, const float *x)
     const struct tt_eval_model_scorer *ms = ctx;
     struct model_run *r = run;
     struct tt_model_info info;
+    const uint32_t k = ms->act_in ? ms->k : 0;
 
     if (!r->window) {
         tt_model_user_step(ms->m, &r->run, x);
         return;
     }
     tt_model_get_info(ms->m, &info);
-    if (r->n == info.k)
-        memmove(r->win, r->win + 1, --r->n * sizeof(*r->win));
+    if (r->n == info.k) {
+        --r->n;
+        memmove(r->win, r->win + 1, r->n * sizeof(*r->win));
+        if (k)
+            memmove(r->win + k, r->win + k + 1, r->n * sizeof(*r->win));
+    }
+    if (k)
+        r->win[k + r->n] = act_of(ms, x);
     r->win[r->n++] = x;
     /* Without change statistics (validation) nothing reads the state
      * between queries: recompute it (K steps) only for the events that are
@@ -751,7 +788,7 @@ static void model_step(const void *ctx, void *run, const float *x)
         r->stale = true;
         return;
     }
-    tt_model_user_state(ms->m, r->user_id, true, r->win, r->n, &r->run);
+    window_state(ms, r, ms->k, &r->run);
 }
 
 static void model_query(const void *ctx, const void *run, float *q)
@@ -762,7 +799,7 @@ static void model_query(const void *ctx, const void *run, float *q)
     if (r->stale) {
         struct tt_user_run now;
 
-        tt_model_user_state(ms->m, r->user_id, true, r->win, r->n, &now);
+        window_state(ms, r, ms->k, &now);
         tt_model_user_query(ms->m, &now, q);
         return;
     }
@@ -801,8 +838,26 @@ tt_err_t tt_eval_model_init(struct tt_eval_model_scorer *ms,
     ms->sc.name = name;
     ms->sc.dim = info.dim;
     ms->sc.item = ms->item;
+    ms->k = info.k;
+    if (info.window && info.n_active > 0 && info.n_items > 0 &&
+        (uint64_t)info.n_items * 3 * info.dim * sizeof(float) <=
+            TT_EVAL_INPUT_TABLE_MAX) {
+        const size_t row = 3 * (size_t)info.dim;
+
+        ms->act_in = malloc(info.n_items * row * sizeof(float));
+        if (!ms->act_in) {
+            free(ms->item);
+            ms->item = NULL;
+            return TT_ERR_NOMEM;
+        }
+        ms->items0 = tt_model_item_at(m, 0, NULL);
+        for (uint32_t i = 0; i < info.n_items; i++)
+            tt_model_active_input(m, tt_model_item_at(m, i, NULL),
+                                  ms->act_in + i * row);
+    }
     ms->sc.run_bytes = sizeof(struct model_run) +
-                       (info.window ? info.k : 0) * sizeof(const float *);
+                       (info.window ? 2 * (size_t)info.k : 0) *
+                           sizeof(const float *);
     ms->sc.ctx = ms;
     ms->sc.start = model_start;
     ms->sc.step = model_step;
@@ -815,6 +870,8 @@ void tt_eval_model_release(struct tt_eval_model_scorer *ms)
 {
     free(ms->item);
     ms->item = NULL;
+    free(ms->act_in);
+    ms->act_in = NULL;
 }
 
 double tt_eval_validate(void *ctx, const tt_model_t *m)

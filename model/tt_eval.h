@@ -218,7 +218,15 @@ struct tt_eval_model_scorer {
     uint32_t tstar;
     bool no_phi;
     const float **item;
+    /* window models: the active cell's input part of every item
+     * (tt_model_active_input), computed once, so that recomputing a window
+     * costs about half; NULL when the table would exceed
+     * TT_EVAL_INPUT_TABLE_MAX bytes (then windows step from scratch) */
+    float *act_in;        /* [model items][3 * dim], model item order */
+    const float *items0;  /* the model's first item vector */
+    uint32_t k;           /* the model's K */
 };
+#define TT_EVAL_INPUT_TABLE_MAX (256u << 20)
 tt_err_t tt_eval_model_init(struct tt_eval_model_scorer *ms,
                             const tt_eval_t *ev, const tt_model_t *m,
                             const char *name);

@@ -42,10 +42,27 @@ void tt_gru_init_params(const struct tt_gru *g, struct tt_rng *rng,
  * a = b + sum_k x_k W^T[k] (k ascending), u = 0 + sum_k h_k U^T[k], the
  * gate pre-activation is a + u; h~ uses a + (0 + sum_k (r h)_k U_h^T[k]).
  */
+void tt_gru_input(const struct tt_gru *g, const float *x, float *a)
+{
+    const size_t d = g->dim, d3 = 3 * d;
+
+    assert(d > 0 && d <= TT_GRU_DIM_MAX);
+    memcpy(a, g->b, d3 * sizeof *a);
+    tt_kern_gemv_t(a, g->wt, d3, x, d, d3);
+}
+
 void tt_gru_step(const struct tt_gru *g, const float *h, const float *x,
                  float *h_out)
 {
     float a[3 * TT_GRU_DIM_MAX];
+
+    tt_gru_input(g, x, a);
+    tt_gru_step_a(g, h, a, h_out);
+}
+
+void tt_gru_step_a(const struct tt_gru *g, const float *h, const float *a,
+                   float *h_out)
+{
     float u[3 * TT_GRU_DIM_MAX];
     float rh[TT_GRU_DIM_MAX];
     const size_t d = g->dim, d3 = 3 * d;
@@ -53,8 +70,6 @@ void tt_gru_step(const struct tt_gru *g, const float *h, const float *x,
     float *hh = u + 2 * d;
 
     assert(d > 0 && d <= TT_GRU_DIM_MAX);
-    memcpy(a, g->b, d3 * sizeof *a);
-    tt_kern_gemv_t(a, g->wt, d3, x, d, d3);
     memset(u, 0, d3 * sizeof *u);
     tt_kern_gemv_t(u, g->ut, d3, h, d, 2 * d);
     for (size_t j = 0; j < 2 * d; j++)

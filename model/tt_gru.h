@@ -65,6 +65,14 @@ void tt_gru_init_params(const struct tt_gru *g, struct tt_rng *rng,
 void tt_gru_step(const struct tt_gru *g, const float *h, const float *x,
                  float *h_out);
 
+/* The part of a step that depends on the input alone: a = b + W x (3 D
+ * floats).  tt_gru_step(g, h, x, o) is exactly tt_gru_input(g, x, a) then
+ * tt_gru_step_a(g, h, a, o), bit for bit, so a caller stepping the same
+ * items many times (sliding windows) may compute `a` once per item. */
+void tt_gru_input(const struct tt_gru *g, const float *x, float *a);
+void tt_gru_step_a(const struct tt_gru *g, const float *h, const float *a,
+                   float *h_out);
+
 /* Workspace floats tt_gru_fwd_batch / tt_gru_bwd_batch need for n rows. */
 size_t tt_gru_ws_floats(uint32_t dim, size_t n);
 

@@ -362,10 +362,17 @@ void tt_model_user_step(const tt_model_t *m, struct tt_user_run *run,
     run->steps++;
 }
 
-void tt_model_user_state(const tt_model_t *m, int64_t user_id,
-                         bool allow_active, const float *const *xs, size_t n,
-                         struct tt_user_run *run)
+void tt_model_active_input(const tt_model_t *m, const float *x, float *a)
 {
+    tt_gru_input(&m->cell[TT_CELL_ACTIVE], x, a);
+}
+
+static void user_state(const tt_model_t *m, int64_t user_id,
+                       bool allow_active, const float *const *xs,
+                       const float *const *as, size_t n,
+                       struct tt_user_run *run)
+{
+    const size_t d = m->info.dim;
     size_t from = 0;
 
     tt_model_user_start(m, user_id, allow_active, run);
@@ -377,9 +384,37 @@ void tt_model_user_state(const tt_model_t *m, int64_t user_id,
         while (from > 0 && known < m->info.k)
             known += xs[--from] != NULL;
     }
-    for (size_t j = from; j < n; j++)
-        if (xs[j])
-            tt_model_user_step(m, run, xs[j]);
+    if (!as || run->cell != TT_CELL_ACTIVE) {
+        for (size_t j = from; j < n; j++)
+            if (xs[j])
+                tt_model_user_step(m, run, xs[j]);
+        return;
+    }
+    /* tt_model_user_step with the input part precomputed (tt_gru_step is
+     * tt_gru_input then tt_gru_step_a) */
+    for (size_t j = from; j < n; j++) {
+        if (!xs[j])
+            continue;
+        tt_gru_step_a(&m->cell[TT_CELL_ACTIVE], run->h, as[j], run->h);
+        memmove(run->last, xs[j], d * sizeof *run->last);
+        run->has_last = true;
+        run->steps++;
+    }
+}
+
+void tt_model_user_state(const tt_model_t *m, int64_t user_id,
+                         bool allow_active, const float *const *xs, size_t n,
+                         struct tt_user_run *run)
+{
+    user_state(m, user_id, allow_active, xs, NULL, n, run);
+}
+
+void tt_model_user_state_pre(const tt_model_t *m, int64_t user_id,
+                             bool allow_active, const float *const *xs,
+                             const float *const *as, size_t n,
+                             struct tt_user_run *run)
+{
+    user_state(m, user_id, allow_active, xs, as, n, run);
 }
 
 bool tt_model_user_can_step(const tt_model_t *m,

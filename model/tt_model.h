@@ -170,6 +170,20 @@ void tt_model_user_state(const tt_model_t *m, int64_t user_id,
                          bool allow_active, const float *const *xs, size_t n,
                          struct tt_user_run *run);
 
+/* The active cell's input part b + W x for item vector x (3 * dim floats
+ * into `a`): what tt_model_user_state_pre() takes per item. */
+void tt_model_active_input(const tt_model_t *m, const float *x, float *a);
+
+/* tt_model_user_state() with the active cell's input parts of the items
+ * given (as[j] for xs[j], from tt_model_active_input; borrowed; used only
+ * when the user runs on the active cell): the same state bit for bit, at
+ * about half the cost per step.  For scorers that recompute sliding
+ * windows over the same items many times. */
+void tt_model_user_state_pre(const tt_model_t *m, int64_t user_id,
+                             bool allow_active, const float *const *xs,
+                             const float *const *as, size_t n,
+                             struct tt_user_run *run);
+
 /* Whether tt_model_user_step(m, run, x) gives the state that
  * tt_model_user_state() would give over the same items plus x: always for
  * the inactive cell and for models without a window; for the active cell of
