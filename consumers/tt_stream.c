@@ -549,6 +549,32 @@ static bool any_ready(const tt_stream_t *s)
     return false;
 }
 
+/*
+ * librdkafka before 2.3.0 aborts the process when a cooperative-sticky
+ * consumer is closed after it joined its group but before its first
+ * assignment arrived (rd_kafka_sticky_assignor_state_destroy: Assertion
+ * `assignor_state' failed; librdkafka issue 4312): a SIGTERM right after a
+ * start did that (test_fault_rebalance).  So a stream stopped before any
+ * rebalance callback waits for the first one, up to FIRST_ASSIGN_WAIT_MS
+ * (a rebalance waits at most a session timeout for members that died).
+ * Messages polled meanwhile are dropped uncommitted: the partitions are
+ * paused for their restore, and nothing of theirs was processed.
+ */
+#define FIRST_ASSIGN_WAIT_MS 15000
+static void wait_first_assignment(tt_stream_t *s)
+{
+    uint64_t t0 = tt_time_mono_ns();
+
+    while (tt_metrics_get(s->metrics, TT_M_REBALANCES) == 0 &&
+           tt_time_secs(t0, tt_time_mono_ns()) * 1000 <
+               FIRST_ASSIGN_WAIT_MS) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(s->cons, 100);
+
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+}
+
 tt_err_t tt_stream_run(tt_stream_t *s, char *errstr, size_t errstr_size)
 {
     const struct tt_proc_view *v = tt_mhold_view(s->mhold);
@@ -607,6 +633,7 @@ tt_err_t tt_stream_run(tt_stream_t *s, char *errstr, size_t errstr_size)
             tt_stream_abort_txn(s, errstr2, sizeof(errstr2));
         tt_stream_batch_reset(s);
     }
+    wait_first_assignment(s);
     kerr = rd_kafka_consumer_close(s->cons);
     if (!err && s->cb_err)
         err = tt_errf(s->cb_err, errstr, errstr_size, "%s", s->cb_errstr);
