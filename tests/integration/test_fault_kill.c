@@ -36,6 +36,21 @@
 static struct tt_event evs[N];
 static struct sit_expect expect[N];
 
+/* How many times the log says the stream loop started. */
+static int started(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int n = 0;
+
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, "stream: started:") != NULL;
+    fclose(f);
+    return n;
+}
+
 /* Runs the stream over the whole input once, without faults. */
 static void run_clean(const struct sit *t, const char *model_path)
 {
@@ -68,7 +83,7 @@ static int run_killed(const struct sit *t, const char *model_path,
     char state[256], log_path[256];
     struct tt_rng rng;
     int64_t at[KILLS];
-    int mid = 0, rc;
+    int mid = 0, rc, base = 0;
     pid_t pid;
 
     tt_rng_seed(&rng, seed, 7);
@@ -109,6 +124,7 @@ static int run_killed(const struct sit *t, const char *model_path,
         }
         kill(pid, SIGKILL);
         assert_int_equal(sit_wait(pid), -SIGKILL);
+        base = started(log_path);
         pid = sit_spawn(t, model_path, "crash", state, log_path);
     }
     if (sit_wait_committed(t, N, 180) < N) {
@@ -117,6 +133,12 @@ static int run_killed(const struct sit *t, const char *model_path,
         sit_show_log(log_path, 60);
         fail_msg("killed run: the input was not all committed");
     }
+    /* The last start may have found everything committed: let it reach
+     * its loop (signal handlers in place) before stopping it. */
+    for (uint64_t t0 = tt_time_mono_ns();
+         started(log_path) <= base &&
+         tt_time_secs(t0, tt_time_mono_ns()) < 60;)
+        usleep(50000);
     kill(pid, SIGTERM);
     if ((rc = sit_wait(pid)) != 0) {
         sit_show_log(log_path, 60);
