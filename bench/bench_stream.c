@@ -396,6 +396,7 @@ static void offline(const struct opts *o, const struct tt_conf *c,
     size_t enc_cap = tt_senc_embedding_max(TT_MODEL_DIM_MAX) + 65536;
     uint8_t *enc = malloc(enc_cap);
     uint64_t t[5] = {0}, done = 0, bytes = 0, batches = 0, t_all;
+    uint64_t flush_max = 0, flush_sum = 0, flushes = 0;
     uint32_t cap = o->user_cache > (int)bmax ? (uint32_t)o->user_cache : bmax;
     struct tt_proc_stats ps;
     char err[512];
@@ -497,9 +498,18 @@ static void offline(const struct opts *o, const struct tt_conf *c,
             if (tt_ucache_put(cache, pp, uid, s, err, sizeof(err)))
                 die("put: %s", err);
         }
-        if (++batches % (uint64_t)o->flush_every == 0 &&
-            tt_ucache_commit(cache, sb, err, sizeof(err)))
-            die("commit: %s", err);
+        if (++batches % (uint64_t)o->flush_every == 0) {
+            /* The stream writes the cache to RocksDB inline like this:
+             * the longest one is a latency spike. */
+            uint64_t f0 = tt_time_mono_ns(), f;
+
+            if (tt_ucache_commit(cache, sb, err, sizeof(err)))
+                die("commit: %s", err);
+            f = tt_time_mono_ns() - f0;
+            flush_max = f > flush_max ? f : flush_max;
+            flush_sum += f;
+            flushes++;
+        }
         t[0] += c1 - c0;
         t[1] += c2 - c1;
         t[2] += c3 - c2;
@@ -521,6 +531,11 @@ static void offline(const struct opts *o, const struct tt_conf *c,
            "share %.3f, %.0f bytes encoded per event\n",
            (double)ps.steps / done, (double)ps.recomputes / done,
            (double)ps.active / done, (double)bytes / done);
+    if (flushes)
+        printf("  RocksDB writes of the user cache (every %d batches): %" PRIu64
+               ", %.1f ms mean, %.1f ms longest (wall)\n",
+               o->flush_every, flushes, (double)flush_sum / 1e6 / flushes,
+               (double)flush_max / 1e6);
     /* One line for bench/stream.sh's table. */
     printf("result: offline %s zipf=%.2f us_per_event=%.2f process_us=%.2f\n",
            o->window ? "window" : "nowindow", o->zipf,

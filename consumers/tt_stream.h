@@ -98,7 +98,9 @@ struct tt_stream_opts {
     /* Longest a changed state stays only in the write-back cache
      * (state.user_cache > 0) before it is written to RocksDB; a user
      * changed by several batches meanwhile is written once.  A crash loses
-     * nothing: the changelog has the states.  0: 1000 ms. */
+     * nothing: the changelog has the states.  0: 250 ms (the write is
+     * inline: a longer interval means longer stalls, a shorter one more
+     * writes of hot users). */
     int store_flush_ms;
 };
 
