@@ -115,7 +115,8 @@ static const struct tt_conf_def defs[] = {
     D_DBL("train.clip", train.clip, 0, 1e9, "5.0",
           "gradient norm clip in stage 2, 0 = off"),
     D_BOOL("train.auto_tstar", train.auto_tstar, "true",
-           "choose t* from t*/2, t*, 2t* by validation MRR after stage 2"),
+           "choose t* from t*/2, t*, 2t*, 4t*, 8t* by validation MRR after "
+           "stage 2"),
     D_BOOL("train.inactive_all", train.inactive_all, "true",
            "train the inactive cell on every user's first interactions, "
            "not only inactive users'"),

@@ -77,7 +77,7 @@ struct tt_conf_train {
     int batch;              /* sequences (stage 2) / positives (stage 1) */
     int patience;           /* epochs without validation gain before stop */
     double clip;            /* gradient norm clip in stage 2, 0 = off */
-    bool auto_tstar;        /* choose t* from t* / 2, t*, 2 t* on validation */
+    bool auto_tstar;        /* choose t* from t* / 2 .. 8 t* on validation */
     bool inactive_all;      /* inactive cell also on active users' first t* */
 };
 

@@ -3,13 +3,14 @@
  * learn psi, Theta_1, Theta_2 (and W for 2TS-Plus) by Adam on the sampled
  * softmax at every step of the users' training sequences, full BPTT.
  *
- * Training sequences (fixed once, numbered in user order):
- *   2TS       a user with 1..t* training interactions: all of them, inactive
- *             cell from psi; a user with T > t*: the last K, active cell
+ * Training sequences (fixed once, numbered in user order), with thresholds
+ * tlo <= thi (both t*, or with auto_tstar the ends of the t* grid):
+ *   2TS       a user with 1..thi training interactions: all of them, inactive
+ *             cell from psi; a user with T > tlo: the last K, active cell
  *             from phi_u, and with active_windows = W > 1 also the K-windows
  *             ending K, 2K, ... (W - 1)K interactions before the last, as
- *             far as T allows; with inactive_all_users also the first t* of
- *             every active user through the inactive cell from psi.
+ *             far as T allows; with inactive_all_users also the first thi of
+ *             every user above thi through the inactive cell from psi.
  *   GRU_ALL   every user: the last min(T, TT_TRAIN_GRU_ALL_CAP) interactions,
  *             one cell from psi (a cap for speed; longer histories are cut
  *             at their start).
@@ -545,13 +546,14 @@ out:
     return err;
 }
 
-/* The t* grid (opts.auto_tstar: t* / 2, t*, 2 t*, none below K) and the
+/* The t* grid (opts.auto_tstar: t* / 2, t*, 2, 4 and 8 t*, none below K) and the
  * range [tlo, thi] of thresholds the training sequences must serve. */
 static void plan_grid(struct s2 *s)
 {
     const struct tt_train_opts *o = s->o;
     const uint64_t cand[TT_TRAIN_TSTAR_GRID_MAX] = {
-        o->tstar / 2, o->tstar, (uint64_t)o->tstar * 2};
+        o->tstar / 2, o->tstar, (uint64_t)o->tstar * 2,
+        (uint64_t)o->tstar * 4, (uint64_t)o->tstar * 8};
 
     s->n_grid = 0;
     if (o->auto_tstar && o->mode == TT_MODE_2TS) {

@@ -58,14 +58,14 @@ struct tt_train_opts {
     /* Variant (issue 3): also train the inactive cell on the first t*
      * interactions of active users, not only on inactive users. */
     bool inactive_all_users;
-    /* Choose t* after training from t* / 2, t*, 2 t* (none below K) by the
-     * validation MRR (needs a validate callback; without one, t* as given).
-     * The inactive cell then trains on every user with at most 2 t*
-     * interactions and the active cell on every user above t* / 2, so that
-     * each threshold's routing is a path both cells were trained on; only
-     * the routing differs between the thresholds, so the choice costs two
-     * validation passes, not two trainings.  The model records the chosen
-     * t* (tt_model_info.tstar). */
+    /* Choose t* after training from t* / 2, t*, 2, 4 and 8 t* (none below
+     * K) by the validation MRR (needs a validate callback; without one, t*
+     * as given).  The inactive cell then trains on every user with at most
+     * 8 t* interactions and the active cell on every user above t* / 2, so
+     * that each threshold's routing is a path both cells were trained on;
+     * only the routing differs between the thresholds, so the choice costs
+     * four validation passes, not four trainings.  The model records the
+     * chosen t* (tt_model_info.tstar). */
     bool auto_tstar;
     /* Active users at inference: a sliding window, phi_u then the active
      * cell over the user's last K items whichever side of the cutoff

@@ -31,8 +31,8 @@
 /* Negatives per positive at most (offer-set buffers are sized by it). */
 #define TT_TRAIN_NEGATIVES_MAX 4096
 
-/* Thresholds opts.auto_tstar chooses from: t* / 2, t*, 2 t*. */
-#define TT_TRAIN_TSTAR_GRID_MAX 3
+/* Thresholds opts.auto_tstar chooses from: t* / 2, t*, 2, 4 and 8 t*. */
+#define TT_TRAIN_TSTAR_GRID_MAX 5
 
 /* GRU_ALL mode trains on at most the last this many steps of a user. */
 #define TT_TRAIN_GRU_ALL_CAP 200

@@ -878,7 +878,7 @@ static void test_stage2_auto_tstar(void **state)
     base_opts(&o);
     o.epochs2 = 3;
     o.window = true;
-    o.auto_tstar = true; /* t* 20, K 5: the grid is 10, 20, 40 */
+    o.auto_tstar = true; /* t* 20, K 5: the grid is 10, 20, 40, 80, 160 */
     cnt = calloc(tt_dataset_n_users(&ds), sizeof *cnt);
     for (size_t j = 0; j < split.train_end; j++)
         cnt[ds.user[j]]++;
@@ -896,9 +896,9 @@ static void test_stage2_auto_tstar(void **state)
                                          &m, NULL, err, sizeof err),
                          TT_ERR_OK);
         tt_model_get_info(m, &info);
-        /* every epoch validated at the configured t*, then the two others
-         * once each; the best wins */
-        assert_int_equal(b.calls, (int)o.epochs2 + 2);
+        /* every epoch validated at the configured t*, then the four others
+         * (10, 40, 80, 160) once each; the best wins */
+        assert_int_equal(b.calls, (int)o.epochs2 + 4);
         for (uint32_t e = 0; e < o.epochs2; e++)
             assert_int_equal(b.seen_tstar[e], 20);
         assert_int_equal(info.tstar, wants[w]);
