@@ -131,6 +131,7 @@ static void broker_restart(void **st)
     struct sit_output o;
     tt_model_t *m = sit_model(1);
     char model_path[256], errstr[256], msg[256], state[256], log_path[256];
+    char inst[64];
     uint64_t t_down, t_up;
     int64_t before;
     pid_t pid;
@@ -146,7 +147,8 @@ static void broker_restart(void **st)
     tt_itest_produce(&t.conf.kafka, t.in, evs, N / 2);
     sit_state_path(&t, "s", state, sizeof(state));
     snprintf(log_path, sizeof(log_path), "%s/s.log", t.dir);
-    pid = sit_spawn(&t, model_path, "s", state, log_path);
+    tt_itest_instance(inst, sizeof(inst), "fb");
+    pid = sit_spawn(&t, model_path, inst, state, log_path);
     before = sit_wait_committed(&t, N / 4, 120);
     assert_true(before >= N / 4);
 

@@ -54,13 +54,14 @@ static int started(const char *path)
 /* Runs the stream over the whole input once, without faults. */
 static void run_clean(const struct sit *t, const char *model_path)
 {
-    char state[256], log_path[256];
+    char state[256], log_path[256], inst[64];
     pid_t pid;
     int rc;
 
+    tt_itest_instance(inst, sizeof(inst), "fk-clean");
     sit_state_path(t, "clean", state, sizeof(state));
     snprintf(log_path, sizeof(log_path), "%s/clean.log", t->dir);
-    pid = sit_spawn(t, model_path, "clean", state, log_path);
+    pid = sit_spawn(t, model_path, inst, state, log_path);
     if (sit_wait_committed(t, N, 180) < N) {
         kill(pid, SIGKILL);
         sit_wait(pid);
@@ -80,7 +81,7 @@ static void run_clean(const struct sit *t, const char *model_path)
 static int run_killed(const struct sit *t, const char *model_path,
                       uint64_t seed)
 {
-    char state[256], log_path[256];
+    char state[256], log_path[256], inst[64];
     struct tt_rng rng;
     int64_t at[KILLS];
     int mid = 0, rc, base = 0;
@@ -97,9 +98,10 @@ static int run_killed(const struct sit *t, const char *model_path,
             at[j] = at[j - 1];
             at[j - 1] = x;
         }
+    tt_itest_instance(inst, sizeof(inst), "fk-crash");
     sit_state_path(t, "crash", state, sizeof(state));
     snprintf(log_path, sizeof(log_path), "%s/crash.log", t->dir);
-    pid = sit_spawn(t, model_path, "crash", state, log_path);
+    pid = sit_spawn(t, model_path, inst, state, log_path);
     for (int k = 0; k < KILLS; k++) {
         if (k % 4 == 3) {
             useconds_t us = (useconds_t)tt_rng_below(&rng, 1200000);
@@ -125,7 +127,7 @@ static int run_killed(const struct sit *t, const char *model_path,
         kill(pid, SIGKILL);
         assert_int_equal(sit_wait(pid), -SIGKILL);
         base = started(log_path);
-        pid = sit_spawn(t, model_path, "crash", state, log_path);
+        pid = sit_spawn(t, model_path, inst, state, log_path);
     }
     if (sit_wait_committed(t, N, 180) < N) {
         kill(pid, SIGKILL);

@@ -74,7 +74,7 @@ static void bad_versions_never_used(void **st)
     struct sit_input in;
     struct sit_output o;
     tt_model_t *m1 = sit_model(1), *bad = sit_model(2), *m5 = sit_model(5);
-    char models[TT_ITEST_NAME_MAX], model_path[256], errstr[256];
+    char models[TT_ITEST_NAME_MAX], model_path[256], errstr[256], inst[64];
     char state[256], log_path[256], msg[256];
     pid_t pid;
     int rc;
@@ -92,7 +92,8 @@ static void bad_versions_never_used(void **st)
     tt_itest_produce(&t.conf.kafka, t.in, evs, N / 2);
     sit_state_path(&t, "s", state, sizeof(state));
     snprintf(log_path, sizeof(log_path), "%s/s.log", t.dir);
-    pid = sit_spawn(&t, model_path, "s", state, log_path);
+    tt_itest_instance(inst, sizeof(inst), "fm");
+    pid = sit_spawn(&t, model_path, inst, state, log_path);
     wait_log(log_path, ": restored in", 60);
     assert_true(sit_wait_committed(&t, N / 2, 120) >= N / 2);
 

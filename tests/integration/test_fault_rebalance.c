@@ -36,6 +36,7 @@ struct slot {
     const char *name;
     pid_t pid; /* 0: not running */
     char state[256], log[256];
+    char inst[64]; /* tt_itest_instance */
 };
 
 static int running(const struct slot *s)
@@ -69,7 +70,9 @@ static void spawn_slot(const struct sit *t, const char *model_path,
     int before = log_count(s->log, "stream: started:");
     uint64_t t0 = tt_time_mono_ns();
 
-    s->pid = sit_spawn(t, model_path, s->name, s->state, s->log);
+    if (!s->inst[0])
+        tt_itest_instance(s->inst, sizeof(s->inst), s->name);
+    s->pid = sit_spawn(t, model_path, s->inst, s->state, s->log);
     while (log_count(s->log, "stream: started:") <= before) {
         if (tt_time_secs(t0, tt_time_mono_ns()) > 60) {
             sit_show_log(s->log, 30);
@@ -111,6 +114,7 @@ static void rebalance_churn(void **st)
     for (int i = 0; i < SLOTS; i++) {
         sl[i].name = names[i];
         sl[i].pid = 0;
+        sl[i].inst[0] = '\0';
         sit_state_path(&t, names[i], sl[i].state, sizeof(sl[i].state));
         snprintf(sl[i].log, sizeof(sl[i].log), "%s/%s.log", t.dir, names[i]);
     }
@@ -218,7 +222,7 @@ static void rebalance_churn(void **st)
 #define ROUNDS 12
 static void stop_before_first_assignment(void **st)
 {
-    struct slot a = {"a", 0, "", ""}, b = {"b", 0, "", ""};
+    struct slot a = {"a", 0, "", "", ""}, b = {"b", 0, "", "", ""};
     struct sit t;
     tt_model_t *m = sit_model(1);
     char model_path[256], errstr[256];

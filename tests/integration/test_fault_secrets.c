@@ -144,6 +144,7 @@ static void secrets_stay_secret(void **st)
     struct tt_rng rng;
     tt_model_t *m = sit_model(1);
     char model_path[256], errstr[256], state[256], log_path[256];
+    char inst[64];
     char pw[64], kpw[64], port_s[16], out_path[256];
     static char page[1 << 16];
     uint64_t t0;
@@ -173,7 +174,8 @@ static void secrets_stay_secret(void **st)
     tt_itest_produce(&t.conf.kafka, t.in, evs, N);
     sit_state_path(&t, "s", state, sizeof(state));
     snprintf(log_path, sizeof(log_path), "%s/s.log", t.dir);
-    pid = sit_spawn(&t, model_path, "s", state, log_path);
+    tt_itest_instance(inst, sizeof(inst), "fsec");
+    pid = sit_spawn(&t, model_path, inst, state, log_path);
     if (sit_wait_committed(&t, N, 120) < N) {
         kill(pid, SIGKILL);
         sit_wait(pid);
@@ -229,6 +231,7 @@ static void metrics_loopback(void **st)
     struct sit t;
     tt_model_t *m = sit_model(1);
     char model_path[256], errstr[256], state[256], log_path[256];
+    char inst[64];
     char port_s[16], out_path[256];
     char *argv[] = {getenv("TT_BINARY"), (char *)"config", (char *)"print",
                     NULL};
@@ -253,7 +256,8 @@ static void metrics_loopback(void **st)
                      TT_ERR_OK);
     sit_state_path(&t, "s", state, sizeof(state));
     snprintf(log_path, sizeof(log_path), "%s/s.log", t.dir);
-    pid = sit_spawn(&t, model_path, "s", state, log_path);
+    tt_itest_instance(inst, sizeof(inst), "fsec");
+    pid = sit_spawn(&t, model_path, inst, state, log_path);
     t0 = tt_time_mono_ns();
     while ((n = listeners(METRICS_PORT, addr, 8)) == 0 &&
            tt_time_secs(t0, tt_time_mono_ns()) < 20)

@@ -95,6 +95,7 @@ struct run {
     tt_model_t *m;
     char model[256], state[256], log[256];
     char mnt[256]; /* a tmpfs to unmount at the end, or "" */
+    char inst[64];
 };
 
 static void run_init(struct run *r, const char *prefix)
@@ -102,6 +103,7 @@ static void run_init(struct run *r, const char *prefix)
     char errstr[256];
 
     r->mnt[0] = '\0';
+    tt_itest_instance(r->inst, sizeof(r->inst), "fs");
     r->m = sit_model(1);
     sit_init(&r->t, prefix, true);
     sit_set(&r->t, "kafka.batch_max", "100");
@@ -115,7 +117,7 @@ static void run_init(struct run *r, const char *prefix)
 
 static pid_t run_spawn(struct run *r)
 {
-    return sit_spawn(&r->t, r->model, "s", r->state, r->log);
+    return sit_spawn(&r->t, r->model, r->inst, r->state, r->log);
 }
 
 static void run_finish(struct run *r, pid_t pid)

@@ -404,3 +404,10 @@ void tt_itest_model_publish_raw(const struct tt_conf_kafka *kc,
     rd_kafka_topic_destroy(c.rkt);
     rd_kafka_destroy(c.rk);
 }
+
+void tt_itest_instance(char *buf, size_t size, const char *base)
+{
+    int n = snprintf(buf, size, "%s-%ld", base, (long)getpid());
+
+    assert_true(n > 0 && (size_t)n < size);
+}

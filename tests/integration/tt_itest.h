@@ -95,6 +95,12 @@ void tt_itest_model_publish_raw(const struct tt_conf_kafka *kc,
                                 uint64_t version, int partitions,
                                 struct tt_itest_model_fault f);
 
+/* An instance id "<base>-<pid>" for `twotime stream --instance`: stable
+ * across the restarts of one test, distinct between test processes (the
+ * transactional id derives from it, and a shared broker would let two
+ * tests with the same id fence each other). */
+void tt_itest_instance(char *buf, size_t size, const char *base);
+
 /* The seed of a randomised test: TT_TEST_SEED when set (a decimal
  * number), else `dflt`.  Print it, so that a failure can be replayed. */
 uint64_t tt_itest_seed(uint64_t dflt);
