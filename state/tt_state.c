@@ -404,6 +404,7 @@ tt_err_t tt_state_new(tt_state_t **stp, const struct tt_conf_state *conf,
         goto out_destroy;
     {
         struct stat sb;
+        char lock[4096 + 8];
 
         if (stat(st->path, &sb) != 0) {
             err = tt_errf(TT_ERR_IO, errstr, errstr_size, "state: %s: %s",
@@ -412,6 +413,14 @@ tt_err_t tt_state_new(tt_state_t **stp, const struct tt_conf_state *conf,
         }
         st->dir_dev = sb.st_dev;
         st->dir_ino = sb.st_ino;
+        snprintf(lock, sizeof(lock), "%s/LOCK", st->path);
+        if (stat(lock, &sb) != 0) {
+            err = tt_errf(TT_ERR_IO, errstr, errstr_size, "state: %s: %s",
+                          lock, strerror(errno));
+            goto out_destroy;
+        }
+        st->lock_dev = sb.st_dev;
+        st->lock_ino = sb.st_ino;
     }
     *stp = st;
     return TT_ERR_OK;

@@ -2,6 +2,7 @@
  * Write batches, commit and iterators of tt_state (see state/tt_state.h).
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -182,13 +183,19 @@ tt_err_t tt_state_batch_put_meta(tt_state_batch_t *b, const char *name,
     return TT_ERR_OK;
 }
 
-/* Whether st->path is still the directory the store opened. */
+/* Whether st->path is still the directory the store opened, with the
+ * store's LOCK file in it. */
 static bool same_dir(const tt_state_t *st)
 {
     struct stat sb;
+    char lock[4096 + 8];
 
-    return stat(st->path, &sb) == 0 && sb.st_dev == st->dir_dev &&
-           sb.st_ino == st->dir_ino;
+    if (stat(st->path, &sb) != 0 || sb.st_dev != st->dir_dev ||
+        sb.st_ino != st->dir_ino)
+        return false;
+    snprintf(lock, sizeof(lock), "%s/LOCK", st->path);
+    return stat(lock, &sb) == 0 && sb.st_dev == st->lock_dev &&
+           sb.st_ino == st->lock_ino;
 }
 
 tt_err_t tt_state_commit(tt_state_t *st, tt_state_batch_t *b, char *errstr,

@@ -40,6 +40,10 @@ struct tt_state_s {
      * not let RocksDB write half a store into the new one. */
     dev_t dir_dev;
     ino_t dir_ino;
+    /* and of its LOCK file: a removed and re-created directory may get
+     * the same inode number back, its LOCK file does not come back. */
+    dev_t lock_dev;
+    ino_t lock_ino;
     /* Free bytes the file system of the store must keep (space_check). */
     uint64_t reserve;
     pthread_mutex_t lock;
