@@ -168,65 +168,25 @@ static pid_t rt_spawn(const struct rt *t, const char *const *extra,
 
 static void dump_log(const struct rt *t, const char *log)
 {
-    char path[256], line[512];
-    FILE *f;
+    char path[256];
 
     snprintf(path, sizeof(path), "%s/%s", t->dir, log);
-    f = fopen(path, "r");
-    if (!f)
-        return;
-    fprintf(stderr, "---- %s\n", path);
-    while (fgets(line, sizeof(line), f))
-        fputs(line, stderr);
-    fclose(f);
+    tt_itest_dump_file(path);
 }
 
 static bool log_has(const struct rt *t, const char *log, const char *what)
 {
-    char path[256], line[1024];
-    bool found = false;
-    FILE *f;
+    char path[256];
 
     snprintf(path, sizeof(path), "%s/%s", t->dir, log);
-    f = fopen(path, "r");
-    if (!f)
-        return false;
-    while (!found && fgets(line, sizeof(line), f))
-        found = strstr(line, what) != NULL;
-    fclose(f);
-    return found;
-}
-
-/* Waits for a child at most timeout_s (then kills it and fails). */
-static int rt_wait(pid_t pid, double timeout_s)
-{
-    uint64_t t0 = tt_time_mono_ns();
-    int st = 0;
-
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-
-        if (r == pid)
-            break;
-        assert_int_equal(r, 0);
-        if (tt_time_secs(t0, tt_time_mono_ns()) > timeout_s) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            fail_msg("child %d still running after %.0f s", (int)pid,
-                     timeout_s);
-        }
-        usleep(50000);
-    }
-    if (WIFSIGNALED(st))
-        return -WTERMSIG(st);
-    return WEXITSTATUS(st);
+    return tt_itest_file_has(path, what);
 }
 
 /* Runs a command to its end and asserts exit status `want`. */
 static void rt_ok(const struct rt *t, const char *const *extra,
                   const char *log, int want)
 {
-    int rc = rt_wait(rt_spawn(t, extra, log), 300);
+    int rc = tt_itest_wait(rt_spawn(t, extra, log), 300);
 
     if (rc != want)
         dump_log(t, log);
@@ -281,7 +241,7 @@ static void stop(const struct rt *t, pid_t pid, const char *log)
     int rc;
 
     kill(pid, SIGTERM);
-    rc = rt_wait(pid, 60);
+    rc = tt_itest_wait(pid, 60);
     if (rc != 0)
         dump_log(t, log);
     assert_int_equal(rc, 0);
