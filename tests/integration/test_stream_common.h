@@ -50,8 +50,11 @@
 
 /* ---- model and events -------------------------------------------------- */
 
-/* Users with an even id have a phi_u; 2TS-Plus; cutoffs SIT_CUTOFF. */
-static inline tt_model_t *sit_model(uint64_t version)
+/* Users with an even id have a phi_u; 2TS-Plus; cutoffs SIT_CUTOFF; random
+ * parameters from seed `seed_base + version`, window K `k`, `flags`
+ * (TT_MODEL_FLAG_*, PLUS included by the caller). */
+static inline tt_model_t *sit_model_with(uint64_t version, uint64_t seed_base,
+                                         uint32_t k, uint32_t flags)
 {
     struct tt_rng rng;
     struct tt_model_parts parts;
@@ -65,7 +68,7 @@ static inline tt_model_t *sit_model(uint64_t version)
     char err[256];
 
     assert_non_null(dense);
-    tt_rng_seed(&rng, 1000 + version, 1);
+    tt_rng_seed(&rng, seed_base + version, 1);
     for (int i = 0; i < SIT_ITEMS; i++)
         item_ids[i] = i;
     for (size_t i = 0; i < SIT_ITEMS * SIT_DIM; i++)
@@ -85,8 +88,8 @@ static inline tt_model_t *sit_model(uint64_t version)
     memset(&parts, 0, sizeof(parts));
     parts.dim = SIT_DIM;
     parts.tstar = SIT_TSTAR;
-    parts.k = 2;
-    parts.flags = TT_MODEL_FLAG_PLUS;
+    parts.k = k;
+    parts.flags = flags;
     parts.version = version;
     parts.seed = version;
     parts.n_items = SIT_ITEMS;
@@ -102,6 +105,12 @@ static inline tt_model_t *sit_model(uint64_t version)
         fail_msg("model: %s", err);
     free(dense);
     return m;
+}
+
+/* The stream tests' model: K 2, no window. */
+static inline tt_model_t *sit_model(uint64_t version)
+{
+    return sit_model_with(version, 1000, 2, TT_MODEL_FLAG_PLUS);
 }
 
 /* Event i has timestamp SIT_TS0 + i * SIT_TS_STEP. */

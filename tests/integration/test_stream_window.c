@@ -41,55 +41,10 @@ static uint8_t model_of[N];
  * active cell ignores). */
 static tt_model_t *win_model(uint64_t version)
 {
-    struct tt_rng rng;
-    struct tt_model_parts parts;
-    size_t nd = tt_model_dense_floats(SIT_DIM, true);
-    static float items[SIT_ITEMS * SIT_DIM], phi[SIT_USERS_MAX * SIT_DIM];
-    static int64_t item_ids[SIT_ITEMS], user_ids[SIT_USERS_MAX];
-    float *dense = malloc(nd * sizeof(float));
-    struct tt_model_cutoff cuts[SIT_PARTS];
+    tt_model_t *m = sit_model_with(version, 2000, WIN_K,
+                                   TT_MODEL_FLAG_PLUS | TT_MODEL_FLAG_WINDOW);
     struct tt_model_info info;
-    uint32_t n_active = 0;
-    tt_model_t *m = NULL;
-    char err[256];
 
-    assert_non_null(dense);
-    tt_rng_seed(&rng, 2000 + version, 1);
-    for (int i = 0; i < SIT_ITEMS; i++)
-        item_ids[i] = i;
-    for (size_t i = 0; i < SIT_ITEMS * SIT_DIM; i++)
-        items[i] = (float)(0.5 * tt_rng_normal(&rng));
-    for (int64_t u = 0; u < SIT_USERS_MAX; u += 2) {
-        user_ids[n_active] = u;
-        for (int k = 0; k < SIT_DIM; k++)
-            phi[n_active * SIT_DIM + k] = (float)(0.5 * tt_rng_normal(&rng));
-        n_active++;
-    }
-    for (size_t i = 0; i < nd; i++)
-        dense[i] = (float)(0.4 * tt_rng_normal(&rng));
-    for (int p = 0; p < SIT_PARTS; p++) {
-        cuts[p].partition = p;
-        cuts[p].offset = SIT_CUTOFF;
-    }
-    memset(&parts, 0, sizeof(parts));
-    parts.dim = SIT_DIM;
-    parts.tstar = SIT_TSTAR;
-    parts.k = WIN_K;
-    parts.flags = TT_MODEL_FLAG_PLUS | TT_MODEL_FLAG_WINDOW;
-    parts.version = version;
-    parts.seed = version;
-    parts.n_items = SIT_ITEMS;
-    parts.item_ids = item_ids;
-    parts.items = items;
-    parts.n_active = n_active;
-    parts.user_ids = user_ids;
-    parts.phi = phi;
-    parts.dense = dense;
-    parts.n_cutoffs = SIT_PARTS;
-    parts.cutoffs = cuts;
-    if (tt_model_build(&m, &parts, err, sizeof(err)))
-        fail_msg("model: %s", err);
-    free(dense);
     tt_model_get_info(m, &info);
     assert_true(info.window);
     assert_int_equal(info.k, WIN_K);
