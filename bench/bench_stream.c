@@ -62,6 +62,8 @@
 #include "state/tt_ucache.h"
 #include "state/tt_ustate.h"
 
+#include "stream_null.h"
+
 struct opts {
     const char *brokers;
     bool eos;
@@ -84,6 +86,8 @@ struct opts {
     bool window;
     bool offline;
     int flush_every;          /* offline: batches per RocksDB commit */
+    bool null;                /* the ceiling: Kafka work only (stream_null.h) */
+    long broker_pid;          /* its CPU per event is reported; 0: not */
 };
 
 struct reader {
@@ -368,6 +372,33 @@ static int cmp64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* CPU seconds (user + system) of process pid so far, or -1. */
+static double proc_cpu_s(long pid)
+{
+    char path[64], buf[1024];
+    const char *p;
+    unsigned long long ut = 0, st = 0;
+    FILE *f;
+    size_t n;
+
+    if (pid <= 0)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields after the command name "(...)": state is field 3, utime 14,
+     * stime 15. */
+    p = strrchr(buf, ')');
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                            "%llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static uint64_t cpu_ns(void)
 {
     struct timespec ts;
@@ -562,7 +593,8 @@ static void usage(void)
             "  [--linger-ms MS] [--history H] [--user-cache C]\n"
             "  [--rate R --seconds S] [--zipf S] [--state-dir DIR]\n"
             "  [--tstar T] [--k K] [--phi-every N] [--window|--no-window]\n"
-            "  [--offline [--flush-every BATCHES]]\n");
+            "  [--offline [--flush-every BATCHES]] [--null]\n"
+            "  [--broker-pid PID]\n");
     exit(2);
 }
 
@@ -593,6 +625,7 @@ static void parse(int argc, char **argv, struct opts *o)
         {"phi-every", 1, NULL, 'P'},  {"window", 0, NULL, 'w'},
         {"no-window", 0, NULL, 'W'},  {"offline", 0, NULL, 'o'},
         {"flush-every", 1, NULL, 'F'},
+        {"null", 0, NULL, 'N'},       {"broker-pid", 1, NULL, 'G'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -622,6 +655,8 @@ static void parse(int argc, char **argv, struct opts *o)
         case 'W': o->window = false; break;
         case 'o': o->offline = true; break;
         case 'F': o->flush_every = (int)num(optarg); break;
+        case 'N': o->null = true; break;
+        case 'G': o->broker_pid = (long)num(optarg); break;
         default: usage();
         }
     }
@@ -655,7 +690,10 @@ int main(int argc, char **argv)
     uint64_t t0, n;
     double secs;
     struct rusage ru, ru0;
-    tt_metrics_t *mx;
+    tt_metrics_t *mx = NULL;
+    struct null_run nr = {0};
+    double broker0;
+    const char *mode;
 
     parse(argc, argv, &o);
     n = o.rate > 0 ? (uint64_t)(o.rate * o.seconds) : o.events;
@@ -709,7 +747,22 @@ int main(int argc, char **argv)
         tt_admin_create_topic(admin, &spec, 0, 30000, NULL, err,
                               sizeof(err)))
         die("input topic: %s", err);
+    if (o.null) {
+        /* The stream creates its output topic; the null run uses the
+         * same kind (compacted, same partitions). */
+        static const struct tt_conf_kv compact[] = {
+            {(char *)"cleanup.policy", (char *)"compact"},
+        };
+
+        spec.name = c.kafka.output_topic;
+        spec.configs = compact;
+        spec.n_configs = 1;
+        if (tt_admin_create_topic(admin, &spec, 0, 30000, NULL, err,
+                                  sizeof(err)))
+            die("output topic: %s", err);
+    }
     tt_admin_destroy(admin);
+    mode = o.null ? (o.eos ? "null-eos" : "null-alos") : o.eos ? "eos" : "alos";
     tt_rng_seed(&rng, 42, 3);
     if (o.rate == 0) {
         secs = produce(&c, &o, n, 0, &rng);
@@ -724,10 +777,17 @@ int main(int argc, char **argv)
     so.linger_ms = o.linger_ms;
     so.instance_id = "bench";
     so.log = tt_log_new(stderr, TT_LOG_INFO);
+    broker0 = proc_cpu_s(o.broker_pid);
     t0 = tt_time_mono_ns();
-    if (tt_stream_new(&run.s, &c, &m, &so, err, sizeof(err)))
-        die("stream: %s", err);
-    mx = tt_stream_metrics(run.s);
+    if (o.null) {
+        tt_model_destroy(m);
+        nr.conf = &c;
+        nr.eos = o.eos;
+    } else {
+        if (tt_stream_new(&run.s, &c, &m, &so, err, sizeof(err)))
+            die("stream: %s", err);
+        mx = tt_stream_metrics(run.s);
+    }
     rd.o = &o;
     rd.topic = c.kafka.output_topic;
     rd.want = n;
@@ -739,13 +799,17 @@ int main(int argc, char **argv)
         if (!rd.lat_ms || !rd.proc_ms)
             die("%s", "no memory");
     }
-    pthread_create(&ts, NULL, run_stream, &run);
+    if (o.null)
+        pthread_create(&ts, NULL, null_main, &nr);
+    else
+        pthread_create(&ts, NULL, run_stream, &run);
     if (o.rate == 0) {
         pthread_create(&tr, NULL, read_outputs, &rd);
     } else {
         uint64_t last = 0, t_last = 0;
 
-        while (tt_metrics_get(mx, TT_M_RESTORES) < o.partitions)
+        while (o.null ? atomic_load(&nr.assigned) == 0 && !nr.err
+                      : tt_metrics_get(mx, TT_M_RESTORES) < o.partitions)
             usleep(10000);
         /* Outputs of the first second (warm-up) are not counted. */
         rd.warm_ms = tt_time_wall_ms() + 1000;
@@ -770,13 +834,22 @@ int main(int argc, char **argv)
     }
     pthread_join(tr, NULL);
     secs = tt_time_secs(t0, rd.last_ns);
-    tt_stream_stop(run.s);
-    pthread_join(ts, NULL);
-    if (run.err)
-        die("stream: %s", run.errstr);
+    if (o.null) {
+        atomic_store(&nr.stop, 1);
+        pthread_join(ts, NULL);
+        if (nr.err)
+            die("null: %s", nr.errstr);
+    } else {
+        tt_stream_stop(run.s);
+        pthread_join(ts, NULL);
+        if (run.err)
+            die("stream: %s", run.errstr);
+    }
     getrusage(RUSAGE_SELF, &ru);
-    printf("mode %s, d=%u, %u users (zipf %.2f), %u items, %d partitions, "
+    broker0 = broker0 >= 0 ? proc_cpu_s(o.broker_pid) - broker0 : -1;
+    printf("mode %s%s, d=%u, %u users (zipf %.2f), %u items, %d partitions, "
            "batch_max %d, linger %d ms, history %d, user_cache %d\n",
+           o.null ? "null (Kafka only), " : "",
            o.eos ? "exactly-once" : "at-least-once", o.dim, o.users, o.zipf,
            o.items, o.partitions, o.batch_max, o.linger_ms, o.history,
            o.user_cache);
@@ -787,11 +860,13 @@ int main(int argc, char **argv)
                (double)atomic_load(&rd.count) / secs,
                (double)atomic_load(&rd.count) /
                    tt_time_secs(rd.first_ns, rd.last_ns));
-        printf("result: %s zipf=%.2f events_per_s=%.0f steady_per_s=%.0f\n",
-               o.eos ? "eos" : "alos", o.zipf,
+        printf("result: %s zipf=%.2f events_per_s=%.0f steady_per_s=%.0f"
+               " broker_us=%.2f\n",
+               mode, o.zipf,
                (double)atomic_load(&rd.count) / secs,
                (double)atomic_load(&rd.count) /
-                   tt_time_secs(rd.first_ns, rd.last_ns));
+                   tt_time_secs(rd.first_ns, rd.last_ns),
+               broker0 >= 0 ? broker0 * 1e6 / (double)n : -1.0);
     } else {
         uint64_t k = atomic_load(&rd.count);
 
@@ -813,7 +888,7 @@ int main(int argc, char **argv)
                rd.proc_ms[k * 99 / 100]);
         printf("result: %s zipf=%.2f rate=%.0f p50=%" PRId64 " p99=%" PRId64
                " p999=%" PRId64 " max=%" PRId64 "\n",
-               o.eos ? "eos" : "alos", o.zipf, o.rate, rd.lat_ms[k / 2],
+               mode, o.zipf, o.rate, rd.lat_ms[k / 2],
                rd.lat_ms[k * 99 / 100], rd.lat_ms[k * 999 / 1000],
                rd.lat_ms[k - 1]);
     }
@@ -825,18 +900,26 @@ int main(int argc, char **argv)
             (double)(ru.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
             (double)(ru.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6) *
                1e6 / (double)n);
-    printf("batches %" PRId64 ", transactions %" PRId64 " (aborted %" PRId64
-           "), recomputes %" PRId64 ", GRU steps %" PRId64
-           ", state %.1f MB, cpu user %.1f s sys %.1f s, max rss %.0f MB\n",
-           tt_metrics_get(mx, TT_M_BATCHES),
-           tt_metrics_get(mx, TT_M_TXN_COMMITTED),
-           tt_metrics_get(mx, TT_M_TXN_ABORTED),
-           tt_metrics_get(mx, TT_M_RECOMPUTES),
-           tt_metrics_get(mx, TT_M_GRU_STEPS),
-           (double)tt_metrics_get(mx, TT_M_STATE_BYTES) / 1e6,
-           (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
-           (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
-           (double)ru.ru_maxrss / 1024.0);
+    if (broker0 >= 0)
+        printf("broker CPU (pid %ld): %.2f us per event\n", o.broker_pid,
+               broker0 * 1e6 / (double)n);
+    if (o.null) {
+        printf("null: %" PRIu64 " batches, %" PRIu64 " failed deliveries\n",
+               nr.batches, nr.dr_failed);
+    } else {
+        printf("batches %" PRId64 ", transactions %" PRId64 " (aborted %" PRId64
+               "), recomputes %" PRId64 ", GRU steps %" PRId64
+               ", state %.1f MB, cpu user %.1f s sys %.1f s, max rss %.0f MB\n",
+               tt_metrics_get(mx, TT_M_BATCHES),
+               tt_metrics_get(mx, TT_M_TXN_COMMITTED),
+               tt_metrics_get(mx, TT_M_TXN_ABORTED),
+               tt_metrics_get(mx, TT_M_RECOMPUTES),
+               tt_metrics_get(mx, TT_M_GRU_STEPS),
+               (double)tt_metrics_get(mx, TT_M_STATE_BYTES) / 1e6,
+               (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+               (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
+               (double)ru.ru_maxrss / 1024.0);
+    }
     tt_stream_destroy(run.s);
     tt_log_destroy(so.log);
     if (!getenv("BENCH_KEEP"))
