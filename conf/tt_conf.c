@@ -120,6 +120,9 @@ static const struct tt_conf_def defs[] = {
     D_BOOL("train.inactive_all", train.inactive_all, "true",
            "train the inactive cell on every user's first interactions, "
            "not only inactive users'"),
+    D_INT("train.window_hop", train.window_hop, -1, 1024, "0",
+          "active users' window: H events per hop (1..K), 0 = K/2, "
+          "-1 = the older sliding window over the last K known items"),
 
     D_DBL("eval.train_frac", eval.train_frac, 0, 1, "0.7",
           "chronological split: the first part trains"),

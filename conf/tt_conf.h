@@ -79,6 +79,8 @@ struct tt_conf_train {
     double clip;            /* gradient norm clip in stage 2, 0 = off */
     bool auto_tstar;        /* choose t* from t* / 2 .. 8 t* on validation */
     bool inactive_all;      /* inactive cell also on active users' first t* */
+    int window_hop;         /* hopping window H (1..K), 0 = K/2, -1 = the
+                               sliding window (model/tt_model.h) */
 };
 
 struct tt_conf_eval {

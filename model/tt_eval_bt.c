@@ -498,10 +498,12 @@ void tt_bt_print(const struct tt_bt_result *res, const struct tt_bt_opts *o,
             res->tstar, res->active_users, res->k, o->train.dim,
             o->eval.negatives, (unsigned long long)o->eval.seed);
     fprintf(out,
-            "2TS active users: %s; stage 2: %u K-window(s) per active user, "
-            "active z bias %g\n",
-            o->train.window ? "phi_u + the last K items (window)"
-                            : "phi_u at the cutoff + every later item",
+            "2TS active users: %s (hop %u); stage 2: %u K-window(s) per "
+            "active user, active z bias %g\n",
+            !o->train.window          ? "phi_u at the cutoff + every later item"
+            : tt_train_hop(&o->train) ? "phi_u + a hopping window of K events"
+                                      : "phi_u + the last K items (window)",
+            tt_train_hop(&o->train),
             o->train.active_windows ? o->train.active_windows : 1,
             o->train.active_z_bias);
     if (res->n_grid) {
@@ -704,6 +706,7 @@ static void json_config(struct tt_json *w, const struct tt_bt_result *res,
     kv_num(w, "clip", t->clip);
     tt_json_key(w, "window");
     tt_json_bool(w, t->window);
+    kv_uint(w, "window_hop", tt_train_hop(t));
     kv_uint(w, "active_windows", t->active_windows ? t->active_windows : 1);
     kv_num(w, "active_z_bias", t->active_z_bias);
     kv_uint(w, "threads", (uint64_t)t->threads);

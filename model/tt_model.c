@@ -141,6 +141,18 @@ tt_err_t tt_model_build(tt_model_t **out, const struct tt_model_parts *p,
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                        "window model with K = %u outside 1..%u", p->k,
                        TT_MODEL_WINDOW_MAX);
+    if (p->flags & TT_MODEL_FLAG_HOP) {
+        uint32_t h = (p->flags >> TT_MODEL_HOP_SHIFT) & TT_MODEL_HOP_MASK;
+
+        if (!(p->flags & TT_MODEL_FLAG_WINDOW) || h < 1 || h > p->k)
+            return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
+                           "hopping-window model with hop %u outside 1..K "
+                           "(K = %u) or without the window flag", h, p->k);
+    } else if ((p->flags >> TT_MODEL_HOP_SHIFT) & TT_MODEL_HOP_MASK) {
+        return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
+                       "model flags 0x%x: a hop without the hop flag",
+                       p->flags);
+    }
     if (p->n_items > UINT32_MAX / 4 || p->n_active > UINT32_MAX / 4)
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                        "too many items or users");
@@ -174,6 +186,9 @@ tt_err_t tt_model_build(tt_model_t **out, const struct tt_model_parts *p,
     m->info.feature_dim = p->feature_dim;
     m->info.gru_all = (p->flags & TT_MODEL_FLAG_GRU_ALL) != 0;
     m->info.window = (p->flags & TT_MODEL_FLAG_WINDOW) != 0;
+    m->info.hop = (p->flags & TT_MODEL_FLAG_HOP)
+                      ? (p->flags >> TT_MODEL_HOP_SHIFT) & TT_MODEL_HOP_MASK
+                      : 0;
     m->flags = p->flags;
     m->n_dense = nd;
     cap_i = table_size(p->n_items);
@@ -367,16 +382,32 @@ void tt_model_active_input(const tt_model_t *m, const float *x, float *a)
     tt_gru_input(&m->cell[TT_CELL_ACTIVE], x, a);
 }
 
+uint64_t tt_model_window_start(const tt_model_t *m, uint64_t count)
+{
+    const uint64_t k = m->info.k, h = m->info.hop;
+
+    if (!h || count <= k)
+        return 0;
+    return h * ((count - k + h - 1) / h);
+}
+
 static void user_state(const tt_model_t *m, int64_t user_id,
                        bool allow_active, const float *const *xs,
-                       const float *const *as, size_t n,
+                       const float *const *as, size_t n, uint64_t first,
                        struct tt_user_run *run)
 {
     const size_t d = m->info.dim;
     size_t from = 0;
 
     tt_model_user_start(m, user_id, allow_active, run);
-    if (run->cell == TT_CELL_ACTIVE && m->info.window) {
+    if (run->cell == TT_CELL_ACTIVE && m->info.hop) {
+        /* the events (a(c), c] of c = first + n; xs[j] is event first+j+1 */
+        uint64_t a = tt_model_window_start(m, first + n);
+
+        from = a > first ? (size_t)(a - first) : 0;
+        if (from > n)
+            from = n;
+    } else if (run->cell == TT_CELL_ACTIVE && m->info.window) {
         uint32_t known = 0;
 
         /* back to the K-th known item from the end (or the start) */
@@ -406,7 +437,7 @@ void tt_model_user_state(const tt_model_t *m, int64_t user_id,
                          bool allow_active, const float *const *xs, size_t n,
                          struct tt_user_run *run)
 {
-    user_state(m, user_id, allow_active, xs, NULL, n, run);
+    user_state(m, user_id, allow_active, xs, NULL, n, 0, run);
 }
 
 void tt_model_user_state_pre(const tt_model_t *m, int64_t user_id,
@@ -414,14 +445,36 @@ void tt_model_user_state_pre(const tt_model_t *m, int64_t user_id,
                              const float *const *as, size_t n,
                              struct tt_user_run *run)
 {
-    user_state(m, user_id, allow_active, xs, as, n, run);
+    user_state(m, user_id, allow_active, xs, as, n, 0, run);
+}
+
+void tt_model_user_state_at(const tt_model_t *m, int64_t user_id,
+                            bool allow_active, const float *const *xs,
+                            const float *const *as, size_t n, uint64_t first,
+                            struct tt_user_run *run)
+{
+    user_state(m, user_id, allow_active, xs, as, n, first, run);
 }
 
 bool tt_model_user_can_step(const tt_model_t *m,
                             const struct tt_user_run *run)
 {
-    return !(m->info.window && run->cell == TT_CELL_ACTIVE &&
-             run->steps >= m->info.k);
+    if (run->cell != TT_CELL_ACTIVE)
+        return true;
+    if (m->info.hop)
+        return false; /* needs the event count: tt_model_user_can_step_at */
+    return !(m->info.window && run->steps >= m->info.k);
+}
+
+bool tt_model_user_can_step_at(const tt_model_t *m,
+                               const struct tt_user_run *run, uint64_t count)
+{
+    if (!m->info.hop || run->cell != TT_CELL_ACTIVE)
+        return tt_model_user_can_step(m, run);
+    /* the window (a(c), c] extends (a(c - 1), c - 1] by one event */
+    return count <= 1 ||
+           tt_model_window_start(m, count) ==
+               tt_model_window_start(m, count - 1);
 }
 
 /*

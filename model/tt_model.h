@@ -17,14 +17,24 @@
  * THE STATE OF A USER is tt_model_user_state() over the user's retained
  * item vectors, oldest first:
  *   inactive cell: h = psi, then one step per item;
- *   active cell, window model (info.window): h = phi_u, then one step per
- *     item of the user's LAST K items, whichever side of the training
- *     cutoff they fall (exactly the K-step path stage 2 trains);
+ *   active cell, hopping-window model (info.hop = H > 0, the default of
+ *     `twotime train`): after the user's c-th event (c counts every event
+ *     of the user from the start of its log, known item or not), h = phi_u
+ *     then one step per known item of the user's events with index in
+ *     (a(c), c], where a(c) = 0 for c <= K and H * ceil((c - K) / H)
+ *     otherwise (tt_model_window_start): a window of K - H + 1 .. K events
+ *     that restarts every H events, so between hops the state extends by
+ *     one step per event and at a hop it is recomputed over K - H + 1
+ *     events (about K / H + 1 steps per event; H = K: a tumbling window,
+ *     H = 1: a sliding window over the last K events);
+ *   active cell, sliding-window model (info.window, info.hop == 0): h =
+ *     phi_u, then one step per item of the user's LAST K known items,
+ *     whichever side of the training cutoff they fall;
  *   active cell, other models (files written before the window): h = phi_u
  *     at the training cutoff, then one step per item after it; the caller
  *     passes only those items.
  * tt_model_user_step() extends a state by one item incrementally while
- * tt_model_user_can_step() says this equals recomputing it.
+ * tt_model_user_can_step_at() says this equals recomputing it.
  *
  * A loaded model is immutable and may be shared by any number of threads; the
  * per-user functions write only to the caller's run and workspace.
@@ -74,7 +84,9 @@ struct tt_model_info {
     bool gru_all;          /* trained as the GRU4Rec-style baseline (no
                               active users) */
     bool window;           /* active users: phi_u + the active cell over
-                              their last K items (see the top) */
+                              a window (see the top) */
+    uint32_t hop;          /* H of a hopping-window model (1..K; implies
+                              window), 0 for the other kinds */
 };
 
 /*
@@ -150,8 +162,8 @@ void tt_model_user_start(const tt_model_t *m, int64_t user_id,
 /* One interaction with item vector `x` (dim floats): h <- GRU_cell(h, x),
  * and x becomes the last item.  Does not allocate.  This extends the state
  * tt_model_user_state() gives by one item only while
- * tt_model_user_can_step(m, run); otherwise (an active user of a window
- * model whose window is full) recompute with tt_model_user_state(). */
+ * tt_model_user_can_step(m, run) (or _at); otherwise (an active user of a
+ * window model whose window moves) recompute with tt_model_user_state(). */
 void tt_model_user_step(const tt_model_t *m, struct tt_user_run *run,
                         const float *x);
 
@@ -159,9 +171,12 @@ void tt_model_user_step(const tt_model_t *m, struct tt_user_run *run,
  * THE way to compute a user's state (see the top of this file): starts
  * `run` as tt_model_user_start(m, user_id, allow_active) does, then steps
  * it over the item vectors xs[0..n) (oldest first; dim floats each,
- * borrowed), all of them, or for the active cell of a window model the last
- * K of them.  NULL entries (items the model does not know) take no step
- * and do not count toward the K.  For the active cell of a model without a
+ * borrowed), all of them, or for the active cell of a sliding-window model
+ * the last K of them.  NULL entries (items the model does not know) take
+ * no step and do not count toward the K.  For the active cell of a
+ * hopping-window model xs[0] must be the user's first event (else
+ * tt_model_user_state_at), NULL entries count as events.  For the active
+ * cell of a model without a
  * window, xs must hold only the items after the training cutoff.  The
  * evaluation and the stream both call this, so their embeddings agree bit
  * for bit.  Costs one GRU step per item stepped; does not allocate.
@@ -169,6 +184,26 @@ void tt_model_user_step(const tt_model_t *m, struct tt_user_run *run,
 void tt_model_user_state(const tt_model_t *m, int64_t user_id,
                          bool allow_active, const float *const *xs, size_t n,
                          struct tt_user_run *run);
+
+/*
+ * tt_model_user_state() for a history that need not start at the user's
+ * first event: xs[j] (and as[j]; `as` may be NULL, else as in
+ * tt_model_user_state_pre) is the user's event number first + j + 1, so the
+ * state is the one after event c = first + n.  Only the active cell of a
+ * hopping-window model reads `first` (the window is anchored to the
+ * absolute count); pass first <= tt_model_window_start(m, first + n) for
+ * the exact state (a history that starts later gives the state over the
+ * events it holds).  Entries may be NULL (events whose item the model does
+ * not know: they count as events and take no step).
+ */
+void tt_model_user_state_at(const tt_model_t *m, int64_t user_id,
+                            bool allow_active, const float *const *xs,
+                            const float *const *as, size_t n, uint64_t first,
+                            struct tt_user_run *run);
+
+/* a(count) of a hopping-window model (see the top): the active cell's state
+ * after event `count` runs over events (a, count].  0 for the other kinds. */
+uint64_t tt_model_window_start(const tt_model_t *m, uint64_t count);
 
 /* The active cell's input part b + W x for item vector x (3 * dim floats
  * into `a`): what tt_model_user_state_pre() takes per item. */
@@ -187,9 +222,21 @@ void tt_model_user_state_pre(const tt_model_t *m, int64_t user_id,
 /* Whether tt_model_user_step(m, run, x) gives the state that
  * tt_model_user_state() would give over the same items plus x: always for
  * the inactive cell and for models without a window; for the active cell of
- * a window model, only while run->steps < K (the window is not full). */
+ * a sliding-window model, only while run->steps < K (the window is not
+ * full); never for the active cell of a hopping-window model (it needs the
+ * count: tt_model_user_can_step_at). */
 bool tt_model_user_can_step(const tt_model_t *m,
                             const struct tt_user_run *run);
+
+/* tt_model_user_can_step() knowing that the new event is the user's
+ * count-th (1-based): for the active cell of a hopping-window model, true
+ * unless event `count` starts a new window (a(count) != a(count - 1)):
+ * then the event takes one step (a known item) or none (an unknown one)
+ * from the state after event count - 1; at a hop recompute with
+ * tt_model_user_state_at(). */
+bool tt_model_user_can_step_at(const tt_model_t *m,
+                               const struct tt_user_run *run,
+                               uint64_t count);
 
 /* The query vector q (dim floats) that scores item i as q . x_i: h, or for
  * 2TS-Plus W^T [h ; x_last] (x_last = 0 before any step). */

@@ -39,7 +39,21 @@
  * (unknown flag) rather than computing states the model was not trained
  * for; files without it load as before, so the format version stays 1. */
 #define TT_MODEL_FLAG_WINDOW 0x8u
-#define TT_MODEL_FLAGS_KNOWN 0xfu
+/* With TT_MODEL_FLAG_WINDOW: the hopping window (tt_model.h), whose hop H
+ * (1..K) is stored in the flags word's bits 8..18 (TT_MODEL_HOP_SHIFT,
+ * TT_MODEL_HOP_MASK).  The flags are the header word every carrier of a
+ * model already round-trips (the file, the Kafka model topic's meta.flags
+ * tensor, exact below 2^24), so the format version stays 1; a reader that
+ * predates the flag refuses the file (unknown flags). */
+#define TT_MODEL_FLAG_HOP 0x10u
+#define TT_MODEL_HOP_SHIFT 8
+#define TT_MODEL_HOP_MASK 0x7ffu
+#define TT_MODEL_FLAGS_KNOWN                                                 \
+    (0x1fu | (TT_MODEL_HOP_MASK << TT_MODEL_HOP_SHIFT))
+/* The flags word of a hopping-window model with hop h (1..K). */
+#define TT_MODEL_FLAGS_HOP(h)                                                \
+    (TT_MODEL_FLAG_WINDOW | TT_MODEL_FLAG_HOP |                              \
+     (((uint32_t)(h) & TT_MODEL_HOP_MASK) << TT_MODEL_HOP_SHIFT))
 
 struct tt_model_s {
     struct tt_model_info info;
@@ -93,7 +107,9 @@ void tt_model_dense_views(float *dense, uint32_t dim, bool plus, float **psi,
 /*
  * Assembles a model from copies of `parts`: checks the shape (dim in
  * 1..TT_MODEL_DIM_MAX, feature_dim < dim, known flags, K in
- * 1..TT_MODEL_WINDOW_MAX with TT_MODEL_FLAG_WINDOW), that ids are
+ * 1..TT_MODEL_WINDOW_MAX with TT_MODEL_FLAG_WINDOW; with
+ * TT_MODEL_FLAG_HOP also the window flag and a hop in 1..K, and hop bits
+ * only with it), that ids are
  * distinct and non-negative, every float finite, and that cutoff partitions
  * are non-negative and strictly increasing.  TT_ERR_INVAL with a message
  * otherwise, TT_ERR_NOMEM.  On success the caller owns *out.

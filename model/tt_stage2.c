@@ -523,6 +523,8 @@ static tt_err_t build_model(struct s2 *s, uint32_t tstar, bool init,
               (s->o->window && s->o->mode == TT_MODE_2TS
                    ? TT_MODEL_FLAG_WINDOW
                    : 0);
+    if (tt_train_hop(s->o))
+        p.flags |= TT_MODEL_FLAGS_HOP(tt_train_hop(s->o));
     p.feature_dim = s->o->features ? s->o->feature_dim : 0;
     p.version = version;
     p.seed = s->o->seed;

@@ -33,6 +33,7 @@ void tt_train_opts_from_conf(struct tt_train_opts *o,
      * share of stage 2 does not grow with K), the active cell started like
      * any GRU. */
     o->window = true;
+    o->window_hop = conf->train.window_hop;
     o->active_windows = o->k >= 400 ? 1 : o->k > 0 ? 400 / o->k : 1;
     o->active_z_bias = 0.0;
     o->negatives =
@@ -48,6 +49,15 @@ void tt_train_opts_from_conf(struct tt_train_opts *o,
     o->patience = conf->train.patience > 0 ? (uint32_t)conf->train.patience
                                            : 0;
     o->clip = conf->train.clip;
+}
+
+uint32_t tt_train_hop(const struct tt_train_opts *o)
+{
+    if (!o->window || o->mode != TT_MODE_2TS || o->window_hop < 0)
+        return 0;
+    if (o->window_hop > 0)
+        return (uint32_t)o->window_hop;
+    return o->k / 2 ? o->k / 2 : 1;
 }
 
 uint32_t tt_train_dim(const struct tt_train_opts *o)
@@ -82,6 +92,10 @@ tt_err_t tt_train_opts_check(const struct tt_train_opts *o, char *errstr,
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                        "K = %u above %d: too long a window", o->k,
                        TT_MODEL_WINDOW_MAX);
+    if (o->mode == TT_MODE_2TS && o->window && o->window_hop > 0 &&
+        (uint32_t)o->window_hop > o->k)
+        return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
+                       "window hop %d above K = %u", o->window_hop, o->k);
     if (!(o->lr1 > 0) || !(o->lr2 > 0) || !(o->l2 >= 0) || !(o->clip >= 0))
         return tt_errf(TT_ERR_INVAL, errstr, errstr_size,
                        "learning rates must be > 0, l2 and clip >= 0");

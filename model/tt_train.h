@@ -72,6 +72,13 @@ struct tt_train_opts {
      * (TT_MODEL_FLAG_WINDOW), instead of every item after the cutoff.
      * Needs K <= TT_MODEL_WINDOW_MAX.  false (zero) = the paper's rule. */
     bool window;
+    /* With `window`, the kind of window (tt_model.h): H > 0 a hopping
+     * window of hop H (1..K; TT_MODEL_FLAG_HOP), 0 = H = K/2 (at least 1),
+     * -1 = the sliding window over the last K known items (the kind before
+     * the hop).  Stage 2 trains the same either way (prefixes of K-windows
+     * from phi_u cover every window length); the kind sets the model's
+     * inference rule, which validation (t*, early stopping) scores. */
+    int32_t window_hop;
     /* Stage 2 sequences of an active user: its last K training
      * interactions (the paper; 0 or 1), or up to this many K-windows
      * ending K, 2K, ... interactions before the last, while they fit. */
@@ -108,6 +115,10 @@ struct tt_train_opts {
 struct tt_conf;
 void tt_train_opts_from_conf(struct tt_train_opts *opts,
                              const struct tt_conf *conf);
+
+/* The hop H a model trained with `opts` gets: 0 for none (no window, the
+ * sliding window, or not 2TS), else window_hop, or K/2 (at least 1) for 0. */
+uint32_t tt_train_hop(const struct tt_train_opts *opts);
 
 /* Progress reports from inside training (called on the calling thread). */
 struct tt_train_progress {

@@ -237,7 +237,7 @@ static void test_shipped_file(void **state)
         }
     }
     /* Every setting of struct tt_conf but the property list. */
-    assert_int_equal(n_checked, 54);
+    assert_int_equal(n_checked, 55);
     config_destroy(&printed);
     config_destroy(&shipped);
     free(want);

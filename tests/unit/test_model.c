@@ -448,9 +448,18 @@ static void test_hostile_files(void **state)
     assert_int_equal(tt_model_load_buf(&bad, c, len, err, sizeof err),
                      TT_ERR_CORRUPT);
     memcpy(c, b, len);
-    patch32(c, len, 20, 0x100); /* unknown flag */
+    patch32(c, len, 20, 0x20); /* unknown flag */
     assert_int_equal(tt_model_load_buf(&bad, c, len, err, sizeof err),
                      TT_ERR_UNSUPPORTED);
+    memcpy(c, b, len);
+    patch32(c, len, 20, 0x80000000u); /* unknown flag above the hop bits */
+    assert_int_equal(tt_model_load_buf(&bad, c, len, err, sizeof err),
+                     TT_ERR_UNSUPPORTED);
+    memcpy(c, b, len);
+    patch32(c, len, 20, 0x100); /* a hop without the hop flag */
+    assert_int_not_equal(tt_model_load_buf(&bad, c, len, err, sizeof err),
+                         TT_ERR_OK);
+    assert_null(bad);
     memcpy(c, b, len);
     patch32(c, len, 20, 0); /* PLUS dropped: the W block no longer fits */
     assert_int_equal(tt_model_load_buf(&bad, c, len, err, sizeof err),
@@ -653,6 +662,134 @@ static void test_window(void **state)
     check_window(true);
 }
 
+/* ---- the hopping window: tt_model_user_state_at, _can_step_at ---- */
+
+/* a(c) of the hopping window, from its definition */
+static size_t hop_from(size_t c, size_t k, size_t h)
+{
+    return c <= k ? 0 : h * ((c - k + h - 1) / h);
+}
+
+static void check_hop(bool plus, uint32_t k, uint32_t hop)
+{
+    const uint32_t dim = 7;
+    enum { N = 23 };
+    struct fixture f;
+    tt_model_t *m, *back;
+    struct tt_model_info info;
+    struct tt_user_run run, inc, pre;
+    struct tt_gru c0, c1;
+    float *psi, *wp, h[24], as[N][3 * 24];
+    const float *xs[N], *ap[N];
+    char err[256];
+    uint8_t *b;
+    size_t len;
+
+    fixture_make(&f, dim, plus, 91 + hop);
+    f.parts.k = k;
+    f.parts.flags |= TT_MODEL_FLAGS_HOP(hop);
+    m = fixture_model(&f);
+    tt_model_get_info(m, &info);
+    assert_true(info.window);
+    assert_int_equal(info.hop, hop);
+    tt_model_dense_views(f.dense, dim, plus, &psi, &c0, &c1, &wp);
+    /* events with unknown items (NULL) here and there: they count */
+    for (int j = 0; j < N; j++) {
+        xs[j] = (j % 5 == 3 || j == 11) ? NULL
+                                        : f.items + (size_t)(j % 6) * dim;
+        ap[j] = NULL;
+        if (xs[j]) {
+            tt_model_active_input(m, xs[j], as[j]);
+            ap[j] = as[j];
+        }
+    }
+    tt_model_user_start(m, 7, true, &inc);
+    for (size_t c = 1; c <= N; c++) {
+        size_t a = hop_from(c, k, hop);
+
+        assert_int_equal(tt_model_window_start(m, c), a);
+        assert_true(c - a <= k && (c <= k || c - a >= k - hop + 1));
+        /* incremental: one step (or none) between hops */
+        if (tt_model_user_can_step_at(m, &inc, c)) {
+            assert_int_equal(hop_from(c - 1, k, hop), a);
+            if (xs[c - 1])
+                tt_model_user_step(m, &inc, xs[c - 1]);
+        } else {
+            assert_true(hop_from(c - 1, k, hop) != a);
+            tt_model_user_state_at(m, 7, true, xs + a, NULL, c - a, a,
+                                   &inc);
+        }
+        /* every start of the history at or before a(c): the same state */
+        for (size_t first = 0; first <= a; first++) {
+            tt_model_user_state_at(m, 7, true, xs + first, NULL, c - first,
+                                   first, &run);
+            assert_memory_equal(&run, &inc, sizeof run);
+            tt_model_user_state_at(m, 7, true, xs + first, ap + first,
+                                   c - first, first, &pre);
+            assert_memory_equal(&pre, &inc, sizeof pre);
+        }
+        tt_model_user_state(m, 7, true, xs, c, &run);
+        assert_memory_equal(&run, &inc, sizeof run);
+        by_hand(&c1, f.phi, xs, a, c, dim, h);
+        assert_memory_equal(run.h, h, 4 * dim);
+        assert_int_equal(run.cell, TT_CELL_ACTIVE);
+        assert_false(tt_model_user_can_step(m, &run));
+    }
+    /* the inactive cell ignores the window: psi over everything */
+    tt_model_user_state_at(m, 31337, true, xs, NULL, N, 0, &run);
+    by_hand(&c0, psi, xs, 0, N, dim, h);
+    assert_int_equal(run.cell, TT_CELL_INACTIVE);
+    assert_memory_equal(run.h, h, 4 * dim);
+    assert_true(tt_model_user_can_step_at(m, &run, N + 1));
+    assert_true(tt_model_user_can_step(m, &run));
+    /* the hop survives a file round trip */
+    assert_int_equal(tt_model_save_buf(m, &b, &len), TT_ERR_OK);
+    assert_int_equal(tt_model_load_buf(&back, b, len, err, sizeof err),
+                     TT_ERR_OK);
+    tt_model_get_info(back, &info);
+    assert_int_equal(info.hop, hop);
+    tt_model_user_state(back, 7, true, xs, N, &run);
+    assert_memory_equal(&run, &inc, sizeof run);
+    tt_model_destroy(back);
+    free(b);
+    tt_model_destroy(m);
+    free(f.dense);
+}
+
+static void test_hop(void **state)
+{
+    struct fixture f;
+    tt_model_t *m;
+    char err[256];
+
+    (void)state;
+    check_hop(false, 5, 2);
+    check_hop(true, 5, 2);
+    check_hop(false, 4, 1);  /* sliding over the last K events */
+    check_hop(true, 4, 4);   /* tumbling */
+    check_hop(false, 6, 3);
+    check_hop(true, 1, 1);
+    /* a hop in 1..K, with the window flag; hop bits need the hop flag */
+    fixture_make(&f, 5, false, 3);
+    f.parts.k = 4;
+    f.parts.flags = TT_MODEL_FLAGS_HOP(5);
+    assert_int_equal(tt_model_build(&m, &f.parts, err, sizeof err),
+                     TT_ERR_INVAL);
+    f.parts.flags = TT_MODEL_FLAGS_HOP(0);
+    assert_int_equal(tt_model_build(&m, &f.parts, err, sizeof err),
+                     TT_ERR_INVAL);
+    f.parts.flags = TT_MODEL_FLAGS_HOP(2) & ~TT_MODEL_FLAG_WINDOW;
+    assert_int_equal(tt_model_build(&m, &f.parts, err, sizeof err),
+                     TT_ERR_INVAL);
+    f.parts.flags = TT_MODEL_FLAGS_HOP(2) & ~TT_MODEL_FLAG_HOP;
+    assert_int_equal(tt_model_build(&m, &f.parts, err, sizeof err),
+                     TT_ERR_INVAL);
+    f.parts.flags = TT_MODEL_FLAGS_HOP(4);
+    m = fixture_model(&f);
+    tt_model_destroy(m);
+    free(f.dense);
+}
+
 /* ---- golden model file ---- */
 
 static void golden_outputs(const tt_model_t *m, FILE *out, FILE *in)
@@ -801,6 +938,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_user_functions),
         cmocka_unit_test(test_build_errors),
         cmocka_unit_test(test_window),
+        cmocka_unit_test(test_hop),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_hostile_files),
         cmocka_unit_test(test_threads),

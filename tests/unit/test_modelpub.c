@@ -263,6 +263,7 @@ static void round_trip(void **state)
         {12, 4, 17, 9, 3, TT_MODEL_FLAG_PLUS | TT_MODEL_FLAG_FEATURES, 7},
         {6, 0, 11, 0, 1, TT_MODEL_FLAG_GRU_ALL, 1},
         {8, 0, 12, 5, 4, TT_MODEL_FLAG_PLUS | TT_MODEL_FLAG_WINDOW, 3},
+        {8, 0, 12, 5, 4, TT_MODEL_FLAG_PLUS | TT_MODEL_FLAGS_HOP(2), 5},
         {1, 0, 1, 1, 0, 0, 0},
     };
 
