@@ -472,6 +472,8 @@ static void run_user(const tt_eval_t *ev, const struct tt_eval_scorer *sc,
         x = sc->item[ev->ds->item[p]];
         if (!x) {
             a->skipped += in_slice;
+            if (sc->skip)
+                sc->skip(sc->ctx, w->run);
             continue;
         }
         steps++;
@@ -673,7 +675,10 @@ struct model_run {
     bool window;
     bool stale;     /* window moved since run was computed (lazy mode) */
     uint32_t n;
-    const float *win[]; /* K item vectors, then their K active inputs */
+    uint64_t count; /* hopping window: the user's events so far */
+    const float *win[]; /* K item vectors, then their K active inputs;
+                           hopping window: the events (a(count), count],
+                           NULL for an item the model does not know */
 };
 
 /* The active input of item vector x, a row of the model's item table. */
@@ -726,6 +731,74 @@ static uint32_t window_fill(const struct tt_eval_model_scorer *ms, uint32_t u,
     return n;
 }
 
+/* Hopping window: the state after the user's first tc (training) events,
+ * the events (a(tc), tc] into win[0..n) (their active inputs into
+ * win[k..k+n) when the scorer has them). */
+static void hop_start(const struct tt_eval_model_scorer *ms, uint32_t u,
+                      struct model_run *r)
+{
+    const tt_eval_t *ev = ms->ev;
+    const uint32_t *pos = ev->seqs.pos + ev->seqs.off[u];
+    const uint32_t tc = ev->train_count[u], k = ms->k;
+    const uint64_t a = tt_model_window_start(ms->m, tc);
+
+    r->count = tc;
+    r->n = 0;
+    for (uint64_t i = a; i < tc; i++) {
+        const float *x = ms->item[ms->ds->item[pos[i]]];
+
+        if (ms->act_in)
+            r->win[k + r->n] = x ? act_of(ms, x) : NULL;
+        r->win[r->n++] = x;
+    }
+    tt_model_user_state_at(ms->m, r->user_id, true, r->win,
+                           ms->act_in ? r->win + k : NULL, r->n, a, &r->run);
+}
+
+/* Hopping window: the user's next event (x NULL: an item the model does
+ * not know).  One step between hops, a recompute over the new window's
+ * K - H + 1 events at a hop: the state tt_model_user_state_at gives. */
+static void hop_step(const struct tt_eval_model_scorer *ms,
+                     struct model_run *r, const float *x)
+{
+    const uint32_t k = ms->k;
+    const uint64_t a0 = tt_model_window_start(ms->m, r->count);
+    const uint64_t a = tt_model_window_start(ms->m, ++r->count);
+
+    if (a == a0) {
+        if (k && ms->act_in)
+            r->win[k + r->n] = x ? act_of(ms, x) : NULL;
+        r->win[r->n++] = x;
+        if (x)
+            tt_model_user_step(ms->m, &r->run, x);
+        return;
+    }
+    /* (a0, count - 1] -> (a, count]: drop the a - a0 oldest, add x */
+    {
+        uint32_t drop = (uint32_t)(a - a0);
+
+        drop = drop < r->n ? drop : r->n;
+        r->n -= drop;
+        memmove(r->win, r->win + drop, r->n * sizeof(*r->win));
+        if (ms->act_in)
+            memmove(r->win + k, r->win + k + drop, r->n * sizeof(*r->win));
+    }
+    if (ms->act_in)
+        r->win[k + r->n] = x ? act_of(ms, x) : NULL;
+    r->win[r->n++] = x;
+    tt_model_user_state_at(ms->m, r->user_id, true, r->win,
+                           ms->act_in ? r->win + k : NULL, r->n, a, &r->run);
+}
+
+static void model_skip(const void *ctx, void *run)
+{
+    const struct tt_eval_model_scorer *ms = ctx;
+    struct model_run *r = run;
+
+    if (r->window && ms->hop)
+        hop_step(ms, r, NULL);
+}
+
 static int model_start(const void *ctx, uint32_t u, void *run)
 {
     const struct tt_eval_model_scorer *ms = ctx;
@@ -743,7 +816,10 @@ static int model_start(const void *ctx, uint32_t u, void *run)
         /* A window user's state at the cutoff is phi_u over its last K
          * training items; either way the harness then replays only what
          * follows the cutoff (what the stream does at deployment). */
-        if (info.window) {
+        if (info.window && ms->hop) {
+            r->window = true;
+            hop_start(ms, u, r);
+        } else if (info.window) {
             r->window = true;
             r->n = window_fill(ms, u, info.k, r->win);
             window_state(ms, r, ms->k, &r->run);
@@ -767,6 +843,10 @@ static void model_step(const void *ctx, void *run, const float *x)
 
     if (!r->window) {
         tt_model_user_step(ms->m, &r->run, x);
+        return;
+    }
+    if (ms->hop) {
+        hop_step(ms, r, x);
         return;
     }
     tt_model_get_info(ms->m, &info);
@@ -839,6 +919,7 @@ tt_err_t tt_eval_model_init(struct tt_eval_model_scorer *ms,
     ms->sc.dim = info.dim;
     ms->sc.item = ms->item;
     ms->k = info.k;
+    ms->hop = info.hop;
     if (info.window && info.n_active > 0 && info.n_items > 0 &&
         (uint64_t)info.n_items * 3 * info.dim * sizeof(float) <=
             TT_EVAL_INPUT_TABLE_MAX) {
@@ -861,6 +942,7 @@ tt_err_t tt_eval_model_init(struct tt_eval_model_scorer *ms,
     ms->sc.ctx = ms;
     ms->sc.start = model_start;
     ms->sc.step = model_step;
+    ms->sc.skip = model_skip;
     ms->sc.query = model_query;
     ms->sc.state = model_state;
     return TT_ERR_OK;

@@ -103,6 +103,10 @@ struct tt_eval_scorer {
     int (*start)(const void *ctx, uint32_t u, void *run);
     /* Moves the state with one interaction with item vector x (non-NULL). */
     void (*step)(const void *ctx, void *run, const float *x);
+    /* Optional (NULL: nothing): an interaction the harness does not step
+     * (no item vector), for scorers that count every event (a hopping
+     * window is anchored to the user's event count). */
+    void (*skip)(const void *ctx, void *run);
     /* Writes the query vector (dim floats). */
     void (*query)(const void *ctx, const void *run, float *q);
     /* The user embedding h (dim floats) whose change is measured, or NULL
@@ -225,6 +229,7 @@ struct tt_eval_model_scorer {
     float *act_in;        /* [model items][3 * dim], model item order */
     const float *items0;  /* the model's first item vector */
     uint32_t k;           /* the model's K */
+    uint32_t hop;         /* the model's hop H, 0 without */
 };
 #define TT_EVAL_INPUT_TABLE_MAX (256u << 20)
 tt_err_t tt_eval_model_init(struct tt_eval_model_scorer *ms,

@@ -479,10 +479,12 @@ static void test_streaming_order(void **state)
 
 #define MD 8
 
-/* window_k > 0: a window model (TT_MODEL_FLAG_WINDOW) with K = window_k. */
-static tt_model_t *build_model(const struct tt_dataset *ds,
-                               const tt_eval_t *ev, uint32_t tstar, bool plus,
-                               uint32_t window_k, uint64_t seed)
+/* window_k > 0: a window model (TT_MODEL_FLAG_WINDOW) with K = window_k,
+ * and with hop > 0 a hopping-window model of hop H = hop. */
+static tt_model_t *build_model_hop(const struct tt_dataset *ds,
+                                   const tt_eval_t *ev, uint32_t tstar,
+                                   bool plus, uint32_t window_k, uint32_t hop,
+                                   uint64_t seed)
 {
     struct tt_model_parts parts;
     struct tt_rng rng;
@@ -521,7 +523,8 @@ static tt_model_t *build_model(const struct tt_dataset *ds,
     parts.tstar = tstar;
     parts.k = window_k ? window_k : tstar;
     parts.flags = (plus ? TT_MODEL_FLAG_PLUS : 0) |
-                  (window_k ? TT_MODEL_FLAG_WINDOW : 0);
+                  (window_k ? TT_MODEL_FLAG_WINDOW : 0) |
+                  (window_k && hop ? TT_MODEL_FLAGS_HOP(hop) : 0);
     parts.version = 1;
     parts.seed = seed;
     parts.n_items = ni;
@@ -538,6 +541,13 @@ static tt_model_t *build_model(const struct tt_dataset *ds,
     free(phi);
     free(dense);
     return m;
+}
+
+static tt_model_t *build_model(const struct tt_dataset *ds,
+                               const tt_eval_t *ev, uint32_t tstar, bool plus,
+                               uint32_t window_k, uint64_t seed)
+{
+    return build_model_hop(ds, ev, tstar, plus, window_k, 0, seed);
 }
 
 /* What the stream does: one pass in time order over every event, a run per
@@ -715,10 +725,13 @@ static double replay_rr_window(const struct tt_dataset *ds,
 }
 
 /* A window model in the harness (last K training items at the cutoff, then
- * a recompute per event) scores exactly as the stream's recompute from the
- * whole history; the window moves active users, and it is not the paper's
- * rule (the same parameters without the flag score differently). */
-static void check_model_window(bool plus)
+ * a recompute per event; hopping window: the events (a(c), c] at the
+ * cutoff, then a step per event and a recompute per hop) scores exactly as
+ * the stream's recompute from the whole history (tt_model_user_state over
+ * every event, unknown items as NULL); the window moves active users, and
+ * it is not the paper's rule (the same parameters without the flag score
+ * differently). */
+static void check_model_window(bool plus, uint32_t hop)
 {
     struct tt_dataset ds;
     struct tt_split split;
@@ -736,14 +749,16 @@ static void check_model_window(bool plus)
     assert_int_equal(
         tt_eval_new(&ev, &ds, &split, split.valid_end, ds.n, &o, NULL, 0),
         TT_ERR_OK);
-    m = build_model(&ds, ev, o.tstar, plus, 4, 9);
+    m = build_model_hop(&ds, ev, o.tstar, plus, 4, hop, 9);
     m0 = build_model(&ds, ev, o.tstar, plus, 0, 9);
     assert_int_equal(tt_eval_model_init(&ms, ev, m, "2ts"), TT_ERR_OK);
+    assert_int_equal(ms.hop, hop);
     assert_int_equal(tt_eval_run(ev, &ms.sc, &r1, NULL, 0), TT_ERR_OK);
     tt_eval_model_release(&ms);
     rr = replay_rr_window(&ds, ev, m, split.valid_end, ds.n, o.tstar, &n);
     assert_int_equal(r1.n, n);
     assert_true(fabs(r1.mrr - rr / (double)n) < 1e-9);
+    assert_true(r1.n_unknown > 0); /* unknown items count toward a hop */
     assert_true(r1.group_n[0] > 0 && r1.group_n[1] > 0);
     /* active users take steps and change with every event */
     assert_true(r1.change_n[1][1] > 0 && r1.change_mean[1][1] > 0);
@@ -790,8 +805,17 @@ static void check_model_window(bool plus)
 static void test_model_window(void **state)
 {
     (void)state;
-    check_model_window(false);
-    check_model_window(true);
+    check_model_window(false, 0);
+    check_model_window(true, 0);
+}
+
+static void test_model_hop(void **state)
+{
+    (void)state;
+    check_model_window(false, 2);
+    check_model_window(true, 2);
+    check_model_window(false, 1);
+    check_model_window(true, 4);
 }
 
 /* A model without any phi_u (the GRU baseline): every user runs the
@@ -885,6 +909,7 @@ int main(void)
         cmocka_unit_test(test_model_equivalence),
         cmocka_unit_test(test_model_equivalence_plus),
         cmocka_unit_test(test_model_window),
+        cmocka_unit_test(test_model_hop),
         cmocka_unit_test(test_model_no_phi_groups),
         cmocka_unit_test(test_sample),
     };
