@@ -402,6 +402,30 @@ static uint32_t recompute_window(const struct tt_proc_view *v,
     return n;
 }
 
+/* The active cell of a hopping-window model: tt_model_user_state_at over
+ * the retained events (a(count), count] (the history holds the user's
+ * events count - hist_len + 1 .. count, oldest first). */
+static uint32_t recompute_hop(const struct tt_proc_view *v, int64_t user_id,
+                              const struct tt_user_state *s,
+                              struct tt_user_run *run)
+{
+    const uint64_t first =
+        s->count > s->hist_len ? s->count - s->hist_len : 0;
+    const uint64_t a = tt_model_window_start(v->model, s->count);
+    uint32_t j = a > first ? (uint32_t)(a - first) : 0, n = 0;
+
+    tt_model_user_start(v->model, user_id, true, run);
+    for (; j < s->hist_len; j++) {
+        const float *x = tt_model_item(v->model, s->hist[j].item_id);
+
+        if (x) {
+            proc_step(v, run, x);
+            n++;
+        }
+    }
+    return n;
+}
+
 uint32_t tt_proc_recompute(const struct tt_proc_view *v, int32_t partition,
                            int64_t user_id, struct tt_user_state *s,
                            struct tt_user_run *run, float *q)
@@ -411,6 +435,10 @@ uint32_t tt_proc_recompute(const struct tt_proc_view *v, int32_t partition,
     bool allow = s->count > v->info.tstar;
     uint32_t steps = 0;
 
+    if (v->info.hop && allow && tt_model_phi(m, user_id)) {
+        steps = recompute_hop(v, user_id, s, run);
+        goto out;
+    }
     if (v->info.window && allow && tt_model_phi(m, user_id)) {
         steps = recompute_window(v, user_id, s, run);
         goto out;
@@ -440,10 +468,10 @@ out:
 
 /* Rebuilds the run of a user whose stored embedding is current: h from the
  * state, and for 2TS-Plus the vector of the last item that moved it (the
- * newest history entry before `upto` that counts and is known). */
+ * newest history entry in [lo, upto) that counts and is known). */
 static void resume_run(const struct tt_proc_view *v, int64_t cut,
-                       const struct tt_user_state *s, uint32_t upto,
-                       struct tt_user_run *run)
+                       const struct tt_user_state *s, uint32_t lo,
+                       uint32_t upto, struct tt_user_run *run)
 {
     run->cell = (enum tt_cell)s->cell;
     run->steps = 0;
@@ -451,7 +479,7 @@ static void resume_run(const struct tt_proc_view *v, int64_t cut,
     memcpy(run->h, s->emb, v->info.dim * sizeof(float));
     if (!v->info.plus)
         return;
-    for (uint32_t j = upto; j-- > 0;) {
+    for (uint32_t j = upto; j-- > lo;) {
         const float *x;
 
         if (!entry_counts(v, s->cell, cut, s->hist[j].offset))
@@ -474,7 +502,7 @@ static void apply(tt_proc_t *p, const struct tt_proc_view *v, size_t i)
     struct tt_user_run *run = &p->run;
     const tt_model_t *m = v->model;
     int64_t cut = tt_proc_view_cutoff(v, in->partition);
-    bool dropped = false, active, incremental;
+    bool dropped = false, active, incremental, hop;
     uint8_t cell;
     const float *x;
 
@@ -514,9 +542,21 @@ static void apply(tt_proc_t *p, const struct tt_proc_view *v, size_t i)
      * their last K known items (K steps) on every event, except for an
      * item the model does not know, which leaves those K items, and so the
      * stored state and the last item, as they were. */
-    incremental = !dropped && s->count > 1 &&
+    /* A hopping-window model's active cell extends its window by the event
+     * (one step, or none for an unknown item) except at a hop, where the
+     * window restarts: recomputed over its K - H + 1 events.  Its state
+     * does not read the dropped history (the window lies in the newest
+     * history_max / 2 + 1 events when history_max >= 2K - 2), so a drop
+     * keeps the incremental path. */
+    hop = v->info.hop && active;
+    if (hop)
+        incremental = tt_model_window_start(m, s->count) ==
+                      tt_model_window_start(m, s->count - 1);
+    else
+        incremental = !dropped && !(v->info.window && active && x);
+    incremental = incremental && s->count > 1 &&
                   s->model_version == v->info.version && s->cell == cell &&
-                  s->dim == v->info.dim && !(v->info.window && active && x);
+                  s->dim == v->info.dim;
     o->q = p->q_buf + (size_t)i * v->info.dim;
     if (incremental) {
         bool step = x && entry_counts(v, cell, cut, in->offset);
@@ -532,7 +572,12 @@ static void apply(tt_proc_t *p, const struct tt_proc_view *v, size_t i)
             p->stats.steps++;
             o->stepped = true;
         } else {
-            resume_run(v, cut, s, s->hist_len - 1, run);
+            uint64_t first =
+                s->count > s->hist_len ? s->count - s->hist_len : 0;
+            uint64_t a = hop ? tt_model_window_start(m, s->count) : 0;
+
+            resume_run(v, cut, s, a > first ? (uint32_t)(a - first) : 0,
+                       s->hist_len - 1, run);
         }
         tt_model_user_query(m, run, (float *)o->q);
     } else {

@@ -16,7 +16,16 @@
  *           INACTIVE otherwise (new users, inactive users, and users who
  *                    crossed t* since the model was trained: they keep the
  *                    inactive cell until a model holds a phi_u for them).
- *   ACTIVE, window model (info.window, the default of `twotime train`):
+ *   ACTIVE, hopping-window model (info.hop = H, the default of `twotime
+ *             train`): tt_model_user_state_at() over the retained events
+ *             (the history holds events count - hist_len + 1 .. count):
+ *             h = phi_u, then one step of the active GRU per known item of
+ *             the events (a(count), count] (tt_model_window_start).  Between
+ *             hops an event extends the window: one step from the stored
+ *             h (none for an unknown item); at a hop (every H events) the
+ *             user is recomputed over the new window's K - H + 1 events.
+ *             About K / H + 1 steps per event instead of K;
+ *   ACTIVE, sliding-window model (info.window, hop 0):
  *             tt_model_user_state() over the retained events: h = phi_u,
  *             then one step of the active GRU per event of the user's last
  *             K known items, whichever side of the cutoff (recomputed on
@@ -38,6 +47,11 @@
  * event costs one GRU step, plus a recompute over history_max/2 events once
  * every history_max/2 events.  A sliding window would cost history_max steps
  * per event for heavy users.
+ *
+ * A hopping window reads only the events (a(count), count], at most K of
+ * them: with history_max >= 2K - 2 they always lie in the retained history,
+ * so a drop changes nothing and keeps the incremental path (with a shorter
+ * history a recompute after a model swap runs over the retained events).
  *
  * INCREMENTAL = RECOMPUTED.  When the stored embedding was made by the same
  * model version and cell and no history was dropped, the new event is one

@@ -29,10 +29,14 @@
 
 /* ---- models ------------------------------------------------------------ */
 
+/* make_model_w's `window` for a hopping-window model of K 4, hop h. */
+#define W_HOP(h) (1 + (h))
+
 /* A random model: users with an even id have a phi_u; cutoffs per
- * partition at `cut` (none when cut < 0). */
+ * partition at `cut` (none when cut < 0); window 0: none, 1: the sliding
+ * window (K 3), W_HOP(h): the hopping window (K 4, hop h). */
 static tt_model_t *make_model_w(uint64_t seed, uint64_t version, bool plus,
-                                uint32_t n_items, int64_t cut, bool window)
+                                uint32_t n_items, int64_t cut, int window)
 {
     struct tt_rng rng;
     struct tt_model_parts parts;
@@ -70,9 +74,10 @@ static tt_model_t *make_model_w(uint64_t seed, uint64_t version, bool plus,
     memset(&parts, 0, sizeof(parts));
     parts.dim = DIM;
     parts.tstar = TSTAR;
-    parts.k = 3;
+    parts.k = window > 1 ? 4 : 3;
     parts.flags = (plus ? TT_MODEL_FLAG_PLUS : 0) |
-                  (window ? TT_MODEL_FLAG_WINDOW : 0);
+                  (window ? TT_MODEL_FLAG_WINDOW : 0) |
+                  (window > 1 ? TT_MODEL_FLAGS_HOP(window - 1) : 0);
     parts.version = version;
     parts.seed = seed;
     parts.n_items = n_items;
@@ -175,7 +180,10 @@ static enum tt_cell ref_query(const tt_model_t *m, int p, int64_t u, float *q)
             continue;
         xs[n++] = tt_model_item(m, r->item[j]);
     }
-    tt_model_user_state(m, u, r->count > info.tstar, xs, n, &ref_run);
+    /* the history holds events count - n + 1 .. count (a hopping window
+     * is anchored to the count) */
+    tt_model_user_state_at(m, u, r->count > info.tstar, xs, NULL, n,
+                           r->count - r->n, &ref_run);
     tt_model_user_query(m, &ref_run, q);
     return ref_run.cell;
 }
@@ -337,7 +345,7 @@ static void check_against_reference(const tt_model_t *m, uint32_t hmax,
 #define XP_SMALL (64 * (3 * DIM * sizeof(float) + sizeof(uint32_t)))
 
 static void test_reference_x(bool plus, int64_t cut, uint32_t hmax,
-                             bool window, size_t xp_bytes)
+                             int window, size_t xp_bytes)
 {
     tt_model_t *m = make_model_w(11, 3, plus, N_ITEMS, cut, window);
     struct tt_proc_view v;
@@ -360,7 +368,7 @@ static void test_reference_x(bool plus, int64_t cut, uint32_t hmax,
 }
 
 static void test_reference_w(bool plus, int64_t cut, uint32_t hmax,
-                             bool window)
+                             int window)
 {
     test_reference_x(plus, cut, hmax, window, XP_DEFAULT);
 }
@@ -401,6 +409,22 @@ static void reference_window(void **st)
     test_reference_w(true, -1, 4, true);
 }
 
+/* A hopping-window model (K 4): active users step between hops and are
+ * recomputed at hops; every output equals tt_model_user_state_at over the
+ * retained history, with the shortest history that holds every window
+ * (2K - 2 = 6: drops keep the incremental path) and longer ones. */
+static void reference_hop(void **st)
+{
+    (void)st;
+    test_reference_w(false, 150, 6, W_HOP(2));
+    test_reference_w(true, 150, 16, W_HOP(2));
+    test_reference_w(true, -1, 64, W_HOP(1));
+    test_reference_w(true, 150, 7, W_HOP(4));
+    test_reference_w(false, -1, 16, W_HOP(3));
+    test_reference_x(true, 150, 16, W_HOP(2), 0);
+    test_reference_x(true, 150, 16, W_HOP(2), XP_SMALL);
+}
+
 /* The item projection cache (tt_proc.h, SPEED) changes no bit: without it,
  * and with a cache so small that entries keep replacing each other, every
  * output still equals the model library's tt_model_user_state. */
@@ -429,7 +453,7 @@ static void reference_retention(void **st)
  * output for every event and the same final states: a user's embedding
  * does not depend on which other users share its batch.  For both kinds of
  * model (a window model's active users are recomputed per event). */
-static void batch_composition_w(bool window)
+static void batch_composition_w(int window)
 {
     tt_model_t *m = make_model_w(21, 9, true, N_ITEMS, 100, window);
     struct tt_proc_view v;
@@ -496,6 +520,7 @@ static void batch_composition(void **st)
     (void)st;
     batch_composition_w(false);
     batch_composition_w(true);
+    batch_composition_w(W_HOP(2));
 }
 
 /* Feeds one event to a fresh single-user processor over the store. */
@@ -548,6 +573,51 @@ static void routing(void **st)
         o = one(p, &v, 1, 3, k % N_ITEMS, k); /* user 3 has none */
         assert_int_equal(o->cell, TT_USTATE_CELL_INACTIVE);
     }
+    tt_proc_destroy(p);
+    tt_proc_view_release(&v);
+    tt_model_destroy(m);
+}
+
+/* The hopping window's path: an active user (t* 5, K 4, H 2) is
+ * recomputed when it turns active and at each hop (a(c) changes: c = 7,
+ * 9, 11, ...), and otherwise takes one step (none for an unknown item). */
+static void hop_path(void **st)
+{
+    tt_model_t *m = make_model_w(33, 1, true, N_ITEMS, -1, W_HOP(2));
+    struct tt_proc_view v;
+    struct tt_proc_conf pc = {.batch_max = 4, .history_max = 6};
+    struct tt_proc_stats stats;
+    tt_proc_t *p;
+    const struct tt_proc_out *o;
+    uint64_t steps = 0;
+    float q[DIM];
+
+    (void)st;
+    assert_int_equal(tt_proc_view_init(&v, m), TT_ERR_OK);
+    assert_int_equal(tt_proc_new(&p, &pc, NULL, 0), TT_ERR_OK);
+    store_reset();
+    ref_reset();
+    for (int64_t k = 0; k < 40; k++) {
+        uint64_t c = (uint64_t)k + 1;
+        int64_t item = k % 7 == 5 ? N_ITEMS + 1 : k % N_ITEMS;
+        bool hop = c > 4 && tt_model_window_start(m, c) !=
+                                tt_model_window_start(m, c - 1);
+
+        o = one(p, &v, 0, 2, item, k); /* user 2 has a phi_u */
+        ref_apply(0, 2, item, k, 6);
+        assert_int_equal(o->cell, c > TSTAR ? TT_USTATE_CELL_ACTIVE
+                                            : TT_USTATE_CELL_INACTIVE);
+        assert_int_equal(hop, c > 4 && (c - 4) % 2 == 1);
+        assert_int_equal(o->recomputed,
+                         c == 1 || c == TSTAR + 1 || (c > TSTAR && hop));
+        assert_int_equal(o->stepped, item < N_ITEMS);
+        ref_query(m, 0, 2, q);
+        assert_memory_equal(o->q, q, sizeof(q));
+    }
+    /* about 1 + (K - H + 1) / H = 2.5 steps per active event, not K */
+    tt_proc_stats(p, &stats);
+    steps = stats.steps;
+    assert_true(steps < 40 * 2 + 10);
     tt_proc_destroy(p);
     tt_proc_view_release(&v);
     tt_model_destroy(m);
@@ -716,6 +786,8 @@ int main(void)
         cmocka_unit_test(reference_plus),
         cmocka_unit_test(reference_cutoff),
         cmocka_unit_test(reference_window),
+        cmocka_unit_test(reference_hop),
+        cmocka_unit_test(hop_path),
         cmocka_unit_test(projection_cache),
         cmocka_unit_test(reference_retention),
         cmocka_unit_test(batch_composition),
