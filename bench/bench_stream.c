@@ -23,7 +23,8 @@
  * The model: d = --dim, t* = --tstar, K = --k, 2TS-Plus, every
  * --phi-every-th user id holds a phi_u (10: a tenth; 1: all, as when every
  * heavy user was in the training data), --window for a sliding-window
- * model (the default of `twotime train`; --no-window: the older kind).
+ * model, --hop H for a hopping-window model of hop H (1..K; the default
+ * of `twotime train`, with H = K/2), --no-window: the older kind.
  *
  * Everything shares the machine with the broker, as in production on a
  * small box.  Example (see bench/stream.sh):
@@ -84,6 +85,7 @@ struct opts {
     const char *state_dir;
     uint32_t tstar, k, phi_every;
     bool window;
+    uint32_t hop;             /* --hop: hopping window of hop H; 0: sliding */
     bool offline;
     int flush_every;          /* offline: batches per RocksDB commit */
     bool null;                /* the ceiling: Kafka work only (stream_null.h) */
@@ -160,7 +162,8 @@ static tt_model_t *make_model(const struct opts *o)
     p.dim = o->dim;
     p.tstar = o->tstar;
     p.k = o->k;
-    p.flags = TT_MODEL_FLAG_PLUS | (o->window ? TT_MODEL_FLAG_WINDOW : 0);
+    p.flags = TT_MODEL_FLAG_PLUS | (o->window ? TT_MODEL_FLAG_WINDOW : 0) |
+              (o->window && o->hop ? TT_MODEL_FLAGS_HOP(o->hop) : 0);
     p.version = 1;
     p.n_items = o->items;
     p.item_ids = iid;
@@ -569,7 +572,8 @@ static void offline(const struct opts *o, const struct tt_conf *c,
                (double)flush_max / 1e6);
     /* One line for bench/stream.sh's table. */
     printf("result: offline %s zipf=%.2f us_per_event=%.2f process_us=%.2f\n",
-           o->window ? "window" : "nowindow", o->zipf,
+           o->window && o->hop ? "hop" : o->window ? "window" : "nowindow",
+           o->zipf,
            (double)t_all / 1e3 / done, (double)t[2] / 1e3 / done);
     tt_senc_destroy(codec);
     tt_proc_view_release(&v);
@@ -593,6 +597,7 @@ static void usage(void)
             "  [--linger-ms MS] [--history H] [--user-cache C]\n"
             "  [--rate R --seconds S] [--zipf S] [--state-dir DIR]\n"
             "  [--tstar T] [--k K] [--phi-every N] [--window|--no-window]\n"
+            "  [--hop H]\n"
             "  [--offline [--flush-every BATCHES]] [--null]\n"
             "  [--broker-pid PID]\n");
     exit(2);
@@ -624,7 +629,7 @@ static void parse(int argc, char **argv, struct opts *o)
         {"tstar", 1, NULL, 'T'},      {"k", 1, NULL, 'K'},
         {"phi-every", 1, NULL, 'P'},  {"window", 0, NULL, 'w'},
         {"no-window", 0, NULL, 'W'},  {"offline", 0, NULL, 'o'},
-        {"flush-every", 1, NULL, 'F'},
+        {"flush-every", 1, NULL, 'F'}, {"hop", 1, NULL, 'J'},
         {"null", 0, NULL, 'N'},       {"broker-pid", 1, NULL, 'G'},
         {NULL, 0, NULL, 0},
     };
@@ -653,6 +658,7 @@ static void parse(int argc, char **argv, struct opts *o)
         case 'P': o->phi_every = (uint32_t)num(optarg); break;
         case 'w': o->window = true; break;
         case 'W': o->window = false; break;
+        case 'J': o->hop = (uint32_t)num(optarg); o->window = true; break;
         case 'o': o->offline = true; break;
         case 'F': o->flush_every = (int)num(optarg); break;
         case 'N': o->null = true; break;
@@ -661,7 +667,8 @@ static void parse(int argc, char **argv, struct opts *o)
         }
     }
     if ((!o->brokers && !o->offline) || !o->users || !o->items || !o->dim ||
-        !o->phi_every || !o->k || o->k > o->tstar || o->flush_every < 1 ||
+        !o->phi_every || !o->k || o->k > o->tstar || o->hop > o->k ||
+        o->flush_every < 1 ||
         o->batch_max < 1 || o->partitions < 1)
         usage();
     if (o->zipf > 0)
@@ -731,7 +738,9 @@ int main(int argc, char **argv)
                "%s, phi every %u users, batch_max %d, history %d, "
                "user_cache %d\n",
                o.dim, o.users, o.zipf, o.items, o.tstar, o.k,
-               o.window ? "window" : "no window", o.phi_every, o.batch_max,
+               o.window && o.hop ? "hopping window" : o.window ? "window"
+                                                             : "no window",
+               o.phi_every, o.batch_max,
                o.history, o.user_cache);
         offline(&o, &c, m);
         tt_model_destroy(m);
