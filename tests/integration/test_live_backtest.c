@@ -30,221 +30,26 @@
 #include <cmocka.h>
 
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/tt_time.h"
 #include "model/tt_jdoc.h"
 #include "tests/integration/tt_itest.h"
+#include "tests/integration/tt_itest_retrain.h"
 
-#define PARTS 4
-#define SETS_MAX 48
 #define EVENTS 6000
 
-/* ---- setup (as test_retrain.c) ------------------------------------------ */
-
-struct rt {
-    struct tt_conf conf;
-    char in[TT_ITEST_NAME_MAX], out[TT_ITEST_NAME_MAX];
-    char cl[TT_ITEST_NAME_MAX], dlq[TT_ITEST_NAME_MAX];
-    char models[TT_ITEST_NAME_MAX], group[TT_ITEST_NAME_MAX];
-    char dir[128];
-    char sets[SETS_MAX][320];
-    int n_sets;
-};
-
-static void rt_set(struct rt *t, const char *key, const char *value)
+/* The retraining tests' setup (tt_itest_retrain.h) with batches of up to
+ * 500 events and the default batch_ms and eval.negatives. */
+static void live_init(struct rt *t, const char *prefix)
 {
-    char errstr[256], kv[sizeof(t->sets[0])];
+    static const struct rt_params p = {"live", "500", NULL, NULL};
 
-    assert_true(t->n_sets < SETS_MAX);
-    snprintf(kv, sizeof(kv), "%s=%s", key, value);
-    memcpy(t->sets[t->n_sets++], kv, sizeof(kv));
-    if (tt_conf_set(&t->conf, key, value, errstr, sizeof(errstr)))
-        fail_msg("setting %s: %s", key, errstr);
-}
-
-static void rt_init(struct rt *t, const char *prefix)
-{
-    char buf[64], path[256];
-
-    memset(t, 0, sizeof(*t));
-    tt_itest_conf(&t->conf);
-#define NAME(field, suffix)                                                    \
-    snprintf(buf, sizeof(buf), "%s-" suffix, prefix);                         \
-    tt_itest_name(t->field, sizeof(t->field), buf)
-    NAME(in, "in");
-    NAME(out, "out");
-    NAME(cl, "cl");
-    NAME(dlq, "dlq");
-    NAME(models, "models");
-    NAME(group, "g");
-#undef NAME
-    snprintf(t->dir, sizeof(t->dir), "/tmp/tt-live-test-XXXXXX");
-    assert_non_null(mkdtemp(t->dir));
-    rt_set(t, "kafka.brokers", tt_itest_brokers());
-    rt_set(t, "kafka.input_topic", t->in);
-    rt_set(t, "kafka.output_topic", t->out);
-    rt_set(t, "kafka.changelog_topic", t->cl);
-    rt_set(t, "kafka.dead_letter_topic", t->dlq);
-    rt_set(t, "kafka.model_topic", t->models);
-    rt_set(t, "kafka.group_id", t->group);
-    rt_set(t, "kafka.partitions", "4");
-    rt_set(t, "kafka.batch_max", "500");
-    rt_set(t, "kafka.properties.consumer.heartbeat.interval.ms", "300");
-    rt_set(t, "kafka.properties.consumer.session.timeout.ms", "6000");
-    snprintf(path, sizeof(path), "%s/state", t->dir);
-    rt_set(t, "state.path", path);
-    rt_set(t, "state.cache_mb", "8");
-    rt_set(t, "state.write_buffer_mb", "8");
-    rt_set(t, "metrics.port", "0");
-    rt_set(t, "model.dim", "16");
-    rt_set(t, "model.tstar", "10");
-    rt_set(t, "model.k", "4");
-    rt_set(t, "train.epochs1", "3");
-    rt_set(t, "train.epochs2", "2");
-}
-
-static void rt_release(struct rt *t)
-{
-    char cmd[256];
-
-    tt_itest_delete_topic(&t->conf.kafka, t->in);
-    tt_itest_delete_topic(&t->conf.kafka, t->out);
-    tt_itest_delete_topic(&t->conf.kafka, t->cl);
-    tt_itest_delete_topic(&t->conf.kafka, t->dlq);
-    tt_itest_delete_topic(&t->conf.kafka, t->models);
-    tt_conf_release(&t->conf);
-    if (getenv("TT_TEST_KEEP") && *getenv("TT_TEST_KEEP")) {
-        fprintf(stderr, "kept %s\n", t->dir);
-        return;
-    }
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", t->dir);
-}
-
-/* Runs `twotime extra... --set <each setting>` (not for gen) in t->dir,
- * stdout and stderr appended to <dir>/<log>; returns the child's pid. */
-static pid_t rt_spawn(const struct rt *t, const char *const *extra,
-                      const char *log)
-{
-    const char *bin = getenv("TT_BINARY");
-    char *argv[2 * SETS_MAX + 24], path[256];
-    int argc = 0;
-    pid_t pid;
-
-    if (!bin)
-        fail_msg("TT_BINARY is not set");
-    argv[argc++] = (char *)bin;
-    for (; *extra; extra++)
-        argv[argc++] = (char *)*extra;
-    for (int i = 0; i < t->n_sets && strcmp(argv[1], "gen"); i++) {
-        argv[argc++] = (char *)"--set";
-        argv[argc++] = (char *)t->sets[i];
-    }
-    argv[argc] = NULL;
-    snprintf(path, sizeof(path), "%s/%s", t->dir, log);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        FILE *e = freopen(path, "a", stderr);
-        FILE *o = freopen(path, "a", stdout);
-
-        (void)e;
-        (void)o;
-        if (chdir(t->dir) != 0)
-            _exit(126);
-        execv(bin, argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static void dump_log(const struct rt *t, const char *log)
-{
-    char path[256];
-
-    snprintf(path, sizeof(path), "%s/%s", t->dir, log);
-    tt_itest_dump_file(path);
-}
-
-static bool log_has(const struct rt *t, const char *log, const char *what)
-{
-    char path[256];
-
-    snprintf(path, sizeof(path), "%s/%s", t->dir, log);
-    return tt_itest_file_has(path, what);
-}
-
-/* Runs a command to its end and asserts exit status `want`. */
-static void rt_ok(const struct rt *t, const char *const *extra,
-                  const char *log, int want)
-{
-    int rc = tt_itest_wait(rt_spawn(t, extra, log), 300);
-
-    if (rc != want)
-        dump_log(t, log);
-    assert_int_equal(rc, want);
-}
-
-/* Committed offsets of the stream's group, summed over the input. */
-static int64_t committed_sum(const struct rt *t)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_topic_partition_list_t *l;
-    rd_kafka_t *rk;
-    char err[256];
-    int64_t sum = 0;
-
-    rd_kafka_conf_set(conf, "bootstrap.servers", t->conf.kafka.brokers, err,
-                      sizeof(err));
-    rd_kafka_conf_set(conf, "group.id", t->group, err, sizeof(err));
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    assert_non_null(rk);
-    l = rd_kafka_topic_partition_list_new(PARTS);
-    for (int p = 0; p < PARTS; p++)
-        rd_kafka_topic_partition_list_add(l, t->in, p);
-    if (rd_kafka_committed(rk, l, 10000))
-        sum = -1;
-    for (int i = 0; sum >= 0 && i < l->cnt; i++)
-        if (l->elems[i].offset > 0)
-            sum += l->elems[i].offset;
-    rd_kafka_topic_partition_list_destroy(l);
-    rd_kafka_destroy(rk);
-    return sum;
-}
-
-/* Waits until the stream has committed `want` input records. */
-static void wait_committed(const struct rt *t, int64_t want, const char *log)
-{
-    uint64_t t0 = tt_time_mono_ns();
-    int64_t sum;
-
-    while ((sum = committed_sum(t)) < want &&
-           tt_time_secs(t0, tt_time_mono_ns()) < 120)
-        usleep(200000);
-    if (sum != want) {
-        dump_log(t, log);
-        fail_msg("the stream committed %lld of %lld events", (long long)sum,
-                 (long long)want);
-    }
-}
-
-static void stop(const struct rt *t, pid_t pid, const char *log)
-{
-    int rc;
-
-    kill(pid, SIGTERM);
-    rc = tt_itest_wait(pid, 60);
-    if (rc != 0)
-        dump_log(t, log);
-    assert_int_equal(rc, 0);
+    rt_init_with(t, prefix, &p);
 }
 
 /* ---- JSON -------------------------------------------------------------- */
@@ -391,20 +196,20 @@ static void live_equals_offline(void **state)
     pid_t sp;
 
     (void)state;
-    rt_init(&t, "live");
-    rt_ok(&t, gen, "gen.log", 0);
-    rt_ok(&t, train, "train.log", 0);
+    live_init(&t, "live");
+    rt_ok(&t, gen, "gen.log", 0, 300);
+    rt_ok(&t, train, "train.log", 0, 300);
     tt_itest_create_topic(&t.conf.kafka, t.in, PARTS);
     snprintf(produce_topic, sizeof(produce_topic), "%s", t.in);
     produce[4] = produce_topic;
-    rt_ok(&t, produce, "produce.log", 0);
+    rt_ok(&t, produce, "produce.log", 0, 300);
     sp = rt_spawn(&t, stream, "stream.log");
-    wait_committed(&t, EVENTS, "stream.log");
-    stop(&t, sp, "stream.log");
+    wait_committed(&t, EVENTS, "stream.log", 120);
+    rt_stop(&t, sp, "stream.log");
 
-    rt_ok(&t, dump, "dump.log", 0);
-    rt_ok(&t, offline, "offline.log", 0);
-    rt_ok(&t, live, "live.log", 0);
+    rt_ok(&t, dump, "dump.log", 0, 300);
+    rt_ok(&t, offline, "offline.log", 0, 300);
+    rt_ok(&t, live, "live.log", 0, 300);
     off = load_json(&t, "off.json");
     lv = load_json(&t, "live.json");
     o = tt_jdoc_root(off);
@@ -440,8 +245,8 @@ static void live_equals_offline(void **state)
             scored, num(l, "models.0.mrr"), num(l, "models.0.recall_at_10"));
 
     /* control: another model under the same version number disagrees */
-    rt_ok(&t, train2, "train2.log", 0);
-    rt_ok(&t, control, "control.log", 0);
+    rt_ok(&t, train2, "train2.log", 0, 300);
+    rt_ok(&t, control, "control.log", 0, 300);
     ctl = load_json(&t, "control.json");
     assert_true(num(tt_jdoc_root(ctl), "models.0.mrr") !=
                 num(o, "models.0.mrr"));
@@ -472,12 +277,11 @@ static void versions_from_topic(void **state)
     const struct tt_jval *l, *vs;
     double sum = 0;
     char cmd[512];
-    uint64_t t0;
     pid_t sp;
 
     (void)state;
-    rt_init(&t, "livev");
-    rt_ok(&t, gen, "gen.log", 0);
+    live_init(&t, "livev");
+    rt_ok(&t, gen, "gen.log", 0, 300);
     /* a.csv: the first 70% (history and the first model's training), b.csv
      * the rest (replayed after version 2 is out) */
     snprintf(cmd, sizeof(cmd),
@@ -487,30 +291,26 @@ static void versions_from_topic(void **state)
     assert_int_equal(system(cmd), 0);
     tt_itest_create_topic(&t.conf.kafka, t.in, PARTS);
     snprintf(topic, sizeof(topic), "%s", t.in);
-    rt_ok(&t, produce_a, "produce_a.log", 0);
-    rt_ok(&t, retrain, "retrain1.log", 0);
+    rt_ok(&t, produce_a, "produce_a.log", 0, 300);
+    rt_ok(&t, retrain, "retrain1.log", 0, 300);
     assert_true(log_has(&t, "retrain1.log", "published version 1"));
     sp = rt_spawn(&t, stream, "stream.log");
-    wait_committed(&t, 4200, "stream.log");
+    wait_committed(&t, 4200, "stream.log", 120);
 
     /* version 2 (trained on the same history, another seed) */
     rt_set(&t, "retrain.max_mrr_drop", "1");
     rt_set(&t, "train.seed", "8");
-    rt_ok(&t, retrain, "retrain2.log", 0);
+    rt_ok(&t, retrain, "retrain2.log", 0, 300);
     assert_true(log_has(&t, "retrain2.log", "published version 2"));
-    t0 = tt_time_mono_ns();
-    while (!log_has(&t, "stream.log", "model swapped: version 1 -> 2") &&
-           tt_time_secs(t0, tt_time_mono_ns()) < 60)
-        usleep(100000);
-    if (!log_has(&t, "stream.log", "model swapped: version 1 -> 2")) {
+    if (!rt_wait_log(&t, "stream.log", "model swapped: version 1 -> 2", 60)) {
         dump_log(&t, "stream.log");
         fail_msg("the stream did not swap in version 2");
     }
-    rt_ok(&t, produce_b, "produce_b.log", 0);
-    wait_committed(&t, EVENTS, "stream.log");
-    stop(&t, sp, "stream.log");
+    rt_ok(&t, produce_b, "produce_b.log", 0, 300);
+    wait_committed(&t, EVENTS, "stream.log", 120);
+    rt_stop(&t, sp, "stream.log");
 
-    rt_ok(&t, live, "live.log", 0);
+    rt_ok(&t, live, "live.log", 0, 300);
     lv = load_json(&t, "live.json");
     l = tt_jdoc_root(lv);
     assert_true(num(l, "live.missing_embedding") == 0);

@@ -328,48 +328,6 @@ static void make_events(void)
     }
 }
 
-/* Committed offsets of the stream's group, summed over the input. */
-static int64_t committed_sum(const struct rt *t)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_topic_partition_list_t *l;
-    rd_kafka_t *rk;
-    char err[256];
-    int64_t sum = 0;
-
-    rd_kafka_conf_set(conf, "bootstrap.servers", t->conf.kafka.brokers, err,
-                      sizeof(err));
-    rd_kafka_conf_set(conf, "group.id", t->group, err, sizeof(err));
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-    assert_non_null(rk);
-    l = rd_kafka_topic_partition_list_new(PARTS);
-    for (int p = 0; p < PARTS; p++)
-        rd_kafka_topic_partition_list_add(l, t->in, p);
-    if (rd_kafka_committed(rk, l, 10000))
-        sum = -1;
-    for (int i = 0; sum >= 0 && i < l->cnt; i++)
-        if (l->elems[i].offset > 0)
-            sum += l->elems[i].offset;
-    rd_kafka_topic_partition_list_destroy(l);
-    rd_kafka_destroy(rk);
-    return sum;
-}
-
-static void wait_committed(const struct rt *t, int64_t want, const char *log)
-{
-    uint64_t t0 = tt_time_mono_ns();
-    int64_t sum;
-
-    while ((sum = committed_sum(t)) < want &&
-           tt_time_secs(t0, tt_time_mono_ns()) < 90)
-        usleep(200000);
-    if (sum != want) {
-        dump_log(t, log);
-        fail_msg("the stream committed %lld of %lld events", (long long)sum,
-                 (long long)want);
-    }
-}
-
 /* Input positions: (partition, offset) -> event index. */
 struct in_ix {
     int64_t *ix[PARTS];
@@ -431,9 +389,7 @@ static void hot_swap(void **state)
     struct in_ix x;
     char group[TT_ITEST_NAME_MAX];
     size_t missing = 0, doubled = 0, old_after = 0, v1 = 0;
-    uint64_t t0;
     pid_t sp;
-    int rc;
 
     (void)state;
     rt_init(&t, "rth");
@@ -442,39 +398,25 @@ static void hot_swap(void **state)
     tt_itest_produce(&t.conf.kafka, t.in, evs, N_A);
 
     /* version 1 from the topic; then the stream starts from it */
-    rc = rt_run(&t, retrain, "retrain1.log", 120);
-    if (rc != 0)
-        dump_log(&t, "retrain1.log");
-    assert_int_equal(rc, 0);
+    rt_ok(&t, retrain, "retrain1.log", 0, 120);
     assert_true(log_has(&t, "retrain1.log", "published version 1"));
     sp = rt_spawn(&t, stream, "stream.log");
-    wait_committed(&t, N_A, "stream.log");
+    wait_committed(&t, N_A, "stream.log", 90);
     assert_true(log_has(&t, "stream.log", "model version 1 (d=16"));
     tt_itest_produce(&t.conf.kafka, t.in, evs + N_A, N_B);
-    wait_committed(&t, N_A + N_B, "stream.log");
+    wait_committed(&t, N_A + N_B, "stream.log", 90);
 
     /* version 2 while the stream runs */
     rt_set(&t, "retrain.max_mrr_drop", "1");
-    rc = rt_run(&t, retrain, "retrain2.log", 120);
-    if (rc != 0)
-        dump_log(&t, "retrain2.log");
-    assert_int_equal(rc, 0);
+    rt_ok(&t, retrain, "retrain2.log", 0, 120);
     assert_true(log_has(&t, "retrain2.log", "published version 2"));
-    t0 = tt_time_mono_ns();
-    while (!log_has(&t, "stream.log", "model swapped: version 1 -> 2") &&
-           tt_time_secs(t0, tt_time_mono_ns()) < 60)
-        usleep(100000);
-    if (!log_has(&t, "stream.log", "model swapped: version 1 -> 2")) {
+    if (!rt_wait_log(&t, "stream.log", "model swapped: version 1 -> 2", 60)) {
         dump_log(&t, "stream.log");
         fail_msg("the stream did not swap in version 2");
     }
     tt_itest_produce(&t.conf.kafka, t.in, evs + N_A + N_B, N_C);
-    wait_committed(&t, N_ALL, "stream.log");
-    kill(sp, SIGTERM);
-    rc = tt_itest_wait(sp, 60);
-    if (rc != 0)
-        dump_log(&t, "stream.log");
-    assert_int_equal(rc, 0);
+    wait_committed(&t, N_ALL, "stream.log", 90);
+    rt_stop(&t, sp, "stream.log");
 
     /* exactly one committed output per event; version 2 after the swap */
     memset(&x, 0, sizeof(x));
@@ -540,7 +482,7 @@ static void gate_and_every(void **state)
     const char *wrong[] = {"retrain", "--input", log_path, "--warm-start",
                            out1, "--dry-run", NULL};
     tt_model_t *w1, *w2;
-    uint64_t t0;
+    bool v3;
     pid_t pid;
     int rc;
 
@@ -548,18 +490,12 @@ static void gate_and_every(void **state)
     rt_init(&t, "rtg");
     snprintf(log_path, sizeof(log_path), "%s/log.csv", t.dir);
     assert_int_equal(rt_run(&t, gen, "gen.log", 60), 0);
-    rc = rt_run(&t, retrain, "good.log", 120);
-    if (rc != 0)
-        dump_log(&t, "good.log");
-    assert_int_equal(rc, 0);
+    rt_ok(&t, retrain, "good.log", 0, 120);
 
     /* learning rates of ~0: a model far worse than the one in service */
     rt_set(&t, "train.lr1", "1e-9");
     rt_set(&t, "train.lr2", "1e-9");
-    rc = rt_run(&t, retrain, "bad.log", 120);
-    if (rc != 3)
-        dump_log(&t, "bad.log");
-    assert_int_equal(rc, 3);
+    rt_ok(&t, retrain, "bad.log", 3, 120);
     assert_true(log_has(&t, "bad.log", "gate refused version 2"));
     m = catch_up(&t, NULL, &st, 1);
     assert_non_null(m);
@@ -601,10 +537,7 @@ static void gate_and_every(void **state)
     tt_model_destroy(w2);
     /* a warm-start file of another D: refused before training */
     rt_set(&t, "model.dim", "8");
-    rc = rt_run(&t, wrong, "wrong.log", 120);
-    if (rc != 1)
-        dump_log(&t, "wrong.log");
-    assert_int_equal(rc, 1);
+    rt_ok(&t, wrong, "wrong.log", 1, 120);
     assert_true(log_has(&t, "wrong.log", "D = 16 (feature dim 0), this "
                                          "training D = 8"));
     rt_set(&t, "model.dim", "16");
@@ -612,16 +545,11 @@ static void gate_and_every(void **state)
     /* periodic: versions 3, 4, ... until SIGTERM, then exit 0 */
     rt_set(&t, "retrain.max_mrr_drop", "1");
     pid = rt_spawn(&t, every, "every.log");
-    t0 = tt_time_mono_ns();
-    while (!log_has(&t, "every.log", "published version 3") &&
-           tt_time_secs(t0, tt_time_mono_ns()) < 90)
-        usleep(200000);
-    kill(pid, SIGTERM);
-    rc = tt_itest_wait(pid, 60);
-    if (rc != 0 || !log_has(&t, "every.log", "published version 3"))
+    v3 = rt_wait_log(&t, "every.log", "published version 3", 90);
+    rt_stop(&t, pid, "every.log");
+    if (!v3)
         dump_log(&t, "every.log");
-    assert_int_equal(rc, 0);
-    assert_true(log_has(&t, "every.log", "published version 3"));
+    assert_true(v3);
     assert_true(log_has(&t, "every.log", "retrain: stopped"));
     m = catch_up(&t, NULL, &st, 3);
     assert_non_null(m);

@@ -237,6 +237,13 @@ uint64_t tt_itest_seed(uint64_t dflt)
 pid_t tt_itest_spawn(const char *const *args, const char *const *sets,
                      int n_sets, const char *log_path)
 {
+    return tt_itest_spawn_in(NULL, args, sets, n_sets, log_path);
+}
+
+pid_t tt_itest_spawn_in(const char *cwd, const char *const *args,
+                        const char *const *sets, int n_sets,
+                        const char *log_path)
+{
     const char *bin = getenv("TT_BINARY");
     char *argv[ITEST_ARGS_MAX];
     int argc = 0;
@@ -264,6 +271,8 @@ pid_t tt_itest_spawn(const char *const *args, const char *const *sets,
 
         (void)e;
         (void)o;
+        if (cwd && chdir(cwd) != 0)
+            _exit(126);
         execv(bin, argv);
         _exit(127);
     }

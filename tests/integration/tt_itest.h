@@ -116,6 +116,13 @@ uint64_t tt_itest_seed(uint64_t dflt);
 pid_t tt_itest_spawn(const char *const *args, const char *const *sets,
                      int n_sets, const char *log_path);
 
+/* tt_itest_spawn() with the child in directory `cwd` (NULL: this one's),
+ * so that relative paths in args name files there; exit status 126 when it
+ * cannot change to it. */
+pid_t tt_itest_spawn_in(const char *cwd, const char *const *args,
+                        const char *const *sets, int n_sets,
+                        const char *log_path);
+
 /* Waits for a child at most timeout_s; then kills it (SIGKILL) and fails
  * the test.  Returns the exit status, or minus the signal that ended it. */
 int tt_itest_wait(pid_t pid, double timeout_s);

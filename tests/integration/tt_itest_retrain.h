@@ -1,9 +1,11 @@
 /*
- * tt_itest_retrain: what the retraining integration tests
- * (tests/integration/test_retrain*.c) share: a scratch setup (unique topic
- * names, a temporary directory, the settings every child process gets),
- * running the twotime program with them (tt_itest.h), synthetic models,
- * publishing a model and catching up with the model topic.
+ * tt_itest_retrain: what the retraining and live-backtest integration tests
+ * (tests/integration/test_retrain.c, test_live_backtest.c) share: a
+ * scratch setup (unique topic names, a temporary directory, the settings
+ * every child process gets; rt_init_with for other batch settings),
+ * running the twotime program with them (tt_itest.h), waiting for the
+ * stream's commits and its log, synthetic models, publishing a model and
+ * catching up with the model topic.
  *
  * Header-only (static inline): tests/CMakeLists.txt compiles each
  * integration test with tt_itest.c alone.  Call from the test's thread
@@ -18,6 +20,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,7 +63,19 @@ static inline void rt_set(struct rt *t, const char *key, const char *value)
         fail_msg("setting %s: %s", key, errstr);
 }
 
-static inline void rt_init(struct rt *t, const char *prefix)
+/* How rt_init_with() differs between the tests that share it. */
+struct rt_params {
+    const char *dir_tag;    /* the scratch directory /tmp/tt-<tag>-test-* */
+    const char *batch_max;  /* kafka.batch_max */
+    const char *batch_ms;   /* kafka.batch_ms (NULL: the default) */
+    const char *negatives;  /* eval.negatives (NULL: the default) */
+};
+
+/* Unique topic and group names from `prefix`, a scratch directory, and the
+ * settings every child gets: a 4-partition broker setup, a small state
+ * store, a small fast model (D 16, 3 + 2 epochs), then p's. */
+static inline void rt_init_with(struct rt *t, const char *prefix,
+                                const struct rt_params *p)
 {
     char buf[64], path[256];
 
@@ -76,7 +91,7 @@ static inline void rt_init(struct rt *t, const char *prefix)
     NAME(models, "models");
     NAME(group, "g");
 #undef NAME
-    snprintf(t->dir, sizeof(t->dir), "/tmp/tt-retrain-test-XXXXXX");
+    snprintf(t->dir, sizeof(t->dir), "/tmp/tt-%s-test-XXXXXX", p->dir_tag);
     assert_non_null(mkdtemp(t->dir));
     rt_set(t, "kafka.brokers", tt_itest_brokers());
     rt_set(t, "kafka.input_topic", t->in);
@@ -86,8 +101,9 @@ static inline void rt_init(struct rt *t, const char *prefix)
     rt_set(t, "kafka.model_topic", t->models);
     rt_set(t, "kafka.group_id", t->group);
     rt_set(t, "kafka.partitions", "4");
-    rt_set(t, "kafka.batch_max", "300");
-    rt_set(t, "kafka.batch_ms", "100");
+    rt_set(t, "kafka.batch_max", p->batch_max);
+    if (p->batch_ms)
+        rt_set(t, "kafka.batch_ms", p->batch_ms);
     rt_set(t, "kafka.properties.consumer.heartbeat.interval.ms", "300");
     rt_set(t, "kafka.properties.consumer.session.timeout.ms", "6000");
     snprintf(path, sizeof(path), "%s/state", t->dir);
@@ -100,7 +116,17 @@ static inline void rt_init(struct rt *t, const char *prefix)
     rt_set(t, "model.k", "4");
     rt_set(t, "train.epochs1", "3");
     rt_set(t, "train.epochs2", "2");
-    rt_set(t, "eval.negatives", "99");
+    if (p->negatives)
+        rt_set(t, "eval.negatives", p->negatives);
+}
+
+/* The retraining tests' setup: batches of 300 within 100 ms, 99 negatives
+ * an evaluated interaction. */
+static inline void rt_init(struct rt *t, const char *prefix)
+{
+    static const struct rt_params p = {"retrain", "300", "100", "99"};
+
+    rt_init_with(t, prefix, &p);
 }
 
 static inline void rt_release(struct rt *t)
@@ -113,7 +139,7 @@ static inline void rt_release(struct rt *t)
     tt_itest_delete_topic(&t->conf.kafka, t->dlq);
     tt_itest_delete_topic(&t->conf.kafka, t->models);
     tt_conf_release(&t->conf);
-    if (getenv("TT_TEST_KEEP")) {
+    if (getenv("TT_TEST_KEEP") && *getenv("TT_TEST_KEEP")) {
         fprintf(stderr, "kept %s\n", t->dir);
         return;
     }
@@ -123,8 +149,9 @@ static inline void rt_release(struct rt *t)
 }
 
 /* Runs `twotime <cmd> extra... --set <each setting>` (no settings for
- * `gen`, which takes none) with stderr and stdout appended to <dir>/<log>;
- * returns the child's pid. */
+ * `gen`, which takes none) in <dir>, so that relative paths name files
+ * there, with stderr and stdout appended to <dir>/<log>; returns the
+ * child's pid. */
 static inline pid_t rt_spawn(const struct rt *t, const char *const *extra,
                              const char *log)
 {
@@ -134,8 +161,8 @@ static inline pid_t rt_spawn(const struct rt *t, const char *const *extra,
     for (int i = 0; i < t->n_sets; i++)
         sets[i] = t->sets[i];
     snprintf(path, sizeof(path), "%s/%s", t->dir, log);
-    return tt_itest_spawn(extra, sets, strcmp(extra[0], "gen") ? t->n_sets : 0,
-                          path);
+    return tt_itest_spawn_in(t->dir, extra, sets,
+                             strcmp(extra[0], "gen") ? t->n_sets : 0, path);
 }
 
 /* Runs a command to its end (at most timeout_s); returns its exit
@@ -163,6 +190,90 @@ static inline bool log_has(const struct rt *t, const char *log,
 
     snprintf(path, sizeof(path), "%s/%s", t->dir, log);
     return tt_itest_file_has(path, what);
+}
+
+/* Runs a command to its end (at most timeout_s) and asserts its exit
+ * status is `want`; the log goes to stderr when it is not. */
+static inline void rt_ok(const struct rt *t, const char *const *extra,
+                         const char *log, int want, double timeout_s)
+{
+    int rc = rt_run(t, extra, log, timeout_s);
+
+    if (rc != want)
+        dump_log(t, log);
+    assert_int_equal(rc, want);
+}
+
+/* Stops a running command with SIGTERM and asserts that it exits 0 within
+ * a minute. */
+static inline void rt_stop(const struct rt *t, pid_t pid, const char *log)
+{
+    int rc;
+
+    kill(pid, SIGTERM);
+    rc = tt_itest_wait(pid, 60);
+    if (rc != 0)
+        dump_log(t, log);
+    assert_int_equal(rc, 0);
+}
+
+/* Waits at most timeout_s for a line of <dir>/<log> that contains `what`;
+ * returns whether one came. */
+static inline bool rt_wait_log(const struct rt *t, const char *log,
+                               const char *what, double timeout_s)
+{
+    uint64_t t0 = tt_time_mono_ns();
+
+    while (!log_has(t, log, what) &&
+           tt_time_secs(t0, tt_time_mono_ns()) < timeout_s)
+        usleep(100000);
+    return log_has(t, log, what);
+}
+
+/* Committed offsets of the stream's group, summed over the input (-1 when
+ * the broker does not say). */
+static inline int64_t committed_sum(const struct rt *t)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_topic_partition_list_t *l;
+    rd_kafka_t *rk;
+    char err[256];
+    int64_t sum = 0;
+
+    rd_kafka_conf_set(conf, "bootstrap.servers", t->conf.kafka.brokers, err,
+                      sizeof(err));
+    rd_kafka_conf_set(conf, "group.id", t->group, err, sizeof(err));
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+    assert_non_null(rk);
+    l = rd_kafka_topic_partition_list_new(PARTS);
+    for (int p = 0; p < PARTS; p++)
+        rd_kafka_topic_partition_list_add(l, t->in, p);
+    if (rd_kafka_committed(rk, l, 10000))
+        sum = -1;
+    for (int i = 0; sum >= 0 && i < l->cnt; i++)
+        if (l->elems[i].offset > 0)
+            sum += l->elems[i].offset;
+    rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+    return sum;
+}
+
+/* Waits (at most timeout_s) until the stream has committed `want` input
+ * records; fails the test with <dir>/<log> otherwise. */
+static inline void wait_committed(const struct rt *t, int64_t want,
+                                  const char *log, double timeout_s)
+{
+    uint64_t t0 = tt_time_mono_ns();
+    int64_t sum;
+
+    while ((sum = committed_sum(t)) < want &&
+           tt_time_secs(t0, tt_time_mono_ns()) < timeout_s)
+        usleep(200000);
+    if (sum != want) {
+        dump_log(t, log);
+        fail_msg("the stream committed %lld of %lld events", (long long)sum,
+                 (long long)want);
+    }
 }
 
 /* ---- models ------------------------------------------------------------ */
