@@ -109,21 +109,6 @@ static int teardown(void **st)
     return 0;
 }
 
-/* Lines of the file at `path` that contain `needle`. */
-static int log_count(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    char line[2048];
-    int n = 0;
-
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof(line), f))
-        n += strstr(line, needle) != NULL;
-    fclose(f);
-    return n;
-}
-
 static void broker_restart(void **st)
 {
     struct sit t;
@@ -182,9 +167,9 @@ static void broker_restart(void **st)
     }
     /* It said so: librdkafka's connection errors reach the log. */
     fprintf(stderr, "log lines about the broker being down: %d\n",
-            log_count(log_path, "Connection refused") +
-                log_count(log_path, "brokers are down") +
-                log_count(log_path, "Disconnected"));
+            tt_itest_file_count(log_path, "Connection refused") +
+                tt_itest_file_count(log_path, "brokers are down") +
+                tt_itest_file_count(log_path, "Disconnected"));
     sit_read_input(&in, &t, N, 0);
     sit_reference(&m, NULL, evs, &in, expect);
     sit_read_output(&o, &t, &in);

@@ -38,33 +38,6 @@
 static struct tt_event evs[N];
 static struct sit_expect expect[N];
 
-static int log_count(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    char line[4096];
-    int n = 0;
-
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof(line), f))
-        n += strstr(line, needle) != NULL;
-    fclose(f);
-    return n;
-}
-
-static void wait_log(const char *path, const char *needle, double timeout_s)
-{
-    uint64_t t0 = tt_time_mono_ns();
-
-    while (log_count(path, needle) < 1) {
-        if (tt_time_secs(t0, tt_time_mono_ns()) > timeout_s) {
-            sit_show_log(path, 40);
-            fail_msg("%s: no \"%s\" after %.0f s", path, needle, timeout_s);
-        }
-        usleep(100000);
-    }
-}
-
 static void bad_versions_never_used(void **st)
 {
     static const struct tt_itest_model_fault corrupt = {false, -1, 1},
@@ -94,7 +67,7 @@ static void bad_versions_never_used(void **st)
     snprintf(log_path, sizeof(log_path), "%s/s.log", t.dir);
     tt_itest_instance(inst, sizeof(inst), "fm");
     pid = sit_spawn(&t, model_path, inst, state, log_path);
-    wait_log(log_path, ": restored in", 60);
+    tt_itest_wait_lines(log_path, ": restored in", 1, 60);
     assert_true(sit_wait_committed(&t, N / 2, 120) >= N / 2);
 
     tt_itest_model_publish_raw(&t.conf.kafka, models, bad, 2, SIT_PARTS,
@@ -103,7 +76,7 @@ static void bad_versions_never_used(void **st)
                                missing);
     tt_itest_model_publish_raw(&t.conf.kafka, models, bad, 4, SIT_PARTS,
                                no_commit);
-    wait_log(log_path, "model version 2 rejected", 30);
+    tt_itest_wait_lines(log_path, "model version 2 rejected", 1, 30);
     tt_itest_produce(&t.conf.kafka, t.in, evs + N / 2, N - N / 2);
     if (sit_wait_committed(&t, N, 120) < N) {
         kill(pid, SIGKILL);
@@ -113,18 +86,18 @@ static void bad_versions_never_used(void **st)
     }
     /* A good version after the bad ones is taken. */
     tt_itest_model_publish(&t.conf.kafka, models, m5, 5, SIT_PARTS);
-    wait_log(log_path, "model swapped: version 1 -> 5", 30);
+    tt_itest_wait_lines(log_path, "model swapped: version 1 -> 5", 1, 30);
     kill(pid, SIGTERM);
     if ((rc = sit_wait(pid)) != 0) {
         sit_show_log(log_path, 40);
         fail_msg("exit status %d after SIGTERM", rc);
     }
     /* Said why: the corrupt one at once, the partial ones when v5 came. */
-    assert_true(log_count(log_path, "version 3 dropped") >= 1);
-    assert_true(log_count(log_path, "version 4 dropped") >= 1);
-    assert_int_equal(log_count(log_path, "model swapped: version 1 -> 2"), 0);
-    assert_int_equal(log_count(log_path, "model swapped: version 1 -> 3"), 0);
-    assert_int_equal(log_count(log_path, "model swapped: version 1 -> 4"), 0);
+    assert_true(tt_itest_file_count(log_path, "version 3 dropped") >= 1);
+    assert_true(tt_itest_file_count(log_path, "version 4 dropped") >= 1);
+    assert_int_equal(tt_itest_file_count(log_path, "model swapped: version 1 -> 2"), 0);
+    assert_int_equal(tt_itest_file_count(log_path, "model swapped: version 1 -> 3"), 0);
+    assert_int_equal(tt_itest_file_count(log_path, "model swapped: version 1 -> 4"), 0);
 
     /* Every output was made by v1, exactly once, bit for bit. */
     sit_read_input(&in, &t, N, 0);

@@ -48,32 +48,18 @@ static int running(const struct slot *s)
     return n;
 }
 
-static int log_count(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    char line[4096];
-    int n = 0;
-
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof(line), f))
-        n += strstr(line, needle) != NULL;
-    fclose(f);
-    return n;
-}
-
 /* Starts slot s and waits until it runs its loop (signal handlers in
  * place: a SIGTERM before that would kill it, not stop it). */
 static void spawn_slot(const struct sit *t, const char *model_path,
                        struct slot *s)
 {
-    int before = log_count(s->log, "stream: started:");
+    int before = tt_itest_file_count(s->log, "stream: started:");
     uint64_t t0 = tt_time_mono_ns();
 
     if (!s->inst[0])
         tt_itest_instance(s->inst, sizeof(s->inst), s->name);
     s->pid = sit_spawn(t, model_path, s->inst, s->state, s->log);
-    while (log_count(s->log, "stream: started:") <= before) {
+    while (tt_itest_file_count(s->log, "stream: started:") <= before) {
         if (tt_time_secs(t0, tt_time_mono_ns()) > 60) {
             sit_show_log(s->log, 30);
             fail_msg("%s did not start", s->name);

@@ -50,20 +50,6 @@
 static struct tt_event evs[N];
 static struct sit_expect expect[N];
 
-static int log_count(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    char line[2048];
-    int n = 0;
-
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof(line), f))
-        n += strstr(line, needle) != NULL;
-    fclose(f);
-    return n;
-}
-
 static void sh(const char *fmt, const char *arg)
 {
     char cmd[1024];
@@ -173,15 +159,15 @@ static void dropped_while_stopped(void **st)
     assert_int_equal(sit_wait(pid), 0);
     sh("rm -rf '%s'", r.state);
     sh("mkdir '%s'", r.state);
-    before = log_count(r.log, "offset 0 (input committed") -
-             log_count(r.log, "offset 0 (input committed -1)");
+    before = tt_itest_file_count(r.log, "offset 0 (input committed") -
+             tt_itest_file_count(r.log, "offset 0 (input committed -1)");
     tt_itest_produce(&r.t.conf.kafka, r.t.in, evs + N / 2, N - N / 2);
     pid = run_spawn(&r);
     run_finish(&r, pid);
     /* Every partition was restored from the changelog's start: the store
      * was empty. */
-    assert_true(log_count(r.log, "offset 0 (input committed") -
-                    log_count(r.log, "offset 0 (input committed -1)") -
+    assert_true(tt_itest_file_count(r.log, "offset 0 (input committed") -
+                    tt_itest_file_count(r.log, "offset 0 (input committed -1)") -
                     before >=
                 SIT_PARTS);
     run_release(&r);
@@ -209,7 +195,7 @@ static void dropped_while_running(void **st)
         fail_msg("the stream did not notice its state directory was "
                  "removed");
     }
-    if (rc != 1 || log_count(r.log, "was removed or replaced") < 1) {
+    if (rc != 1 || tt_itest_file_count(r.log, "was removed or replaced") < 1) {
         sit_show_log(r.log, 30);
         fail_msg("exit status %d; wanted 1 and a message", rc);
     }
@@ -217,7 +203,7 @@ static void dropped_while_running(void **st)
     pid = run_spawn(&r);
     rc = wait_exit(pid, 20);
     if (rc != INT32_MIN) {
-        if (rc != 1 || log_count(r.log, "remove it to restore") < 1) {
+        if (rc != 1 || tt_itest_file_count(r.log, "remove it to restore") < 1) {
             sit_show_log(r.log, 30);
             fail_msg("restart: exit status %d without the message", rc);
         }
@@ -268,7 +254,7 @@ static void disk_full(void **st)
         /* Still running: it must be waiting, not losing. */
         fprintf(stderr, "the stream kept running on a full disk\n");
     } else {
-        if (rc != 1 || log_count(r.log, "space left on device") < 1) {
+        if (rc != 1 || tt_itest_file_count(r.log, "space left on device") < 1) {
             sit_show_log(r.log, 30);
             fail_msg("exit status %d without a clear message", rc);
         }

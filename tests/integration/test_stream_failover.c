@@ -34,21 +34,6 @@
 static struct tt_event evs[N];
 static struct sit_expect expect[N];
 
-/* Occurrences of `needle` in the file at `path`. */
-static int log_count(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    char line[1024];
-    int n = 0;
-
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof(line), f))
-        n += strstr(line, needle) != NULL;
-    fclose(f);
-    return n;
-}
-
 /* "note: <what> at <UTC time>", to match with the children's logs. */
 static void note_wall(const char *what)
 {
@@ -66,21 +51,6 @@ static void show_logs(const char *la, const char *lb)
 {
     sit_show_log(la, 60);
     sit_show_log(lb, 60);
-}
-
-static void wait_log(const char *path, const char *needle, int times,
-                     double timeout_s)
-{
-    uint64_t t0 = tt_time_mono_ns();
-
-    while (log_count(path, needle) < times) {
-        if (tt_time_secs(t0, tt_time_mono_ns()) > timeout_s) {
-            sit_show_log(path, 40);
-            fail_msg("%s: no \"%s\" x%d after %.0f s", path, needle, times,
-                     timeout_s);
-        }
-        usleep(50000);
-    }
 }
 
 static void failover(void **st)
@@ -111,12 +81,12 @@ static void failover(void **st)
      * take over a's partitions to finish). */
     tt_itest_produce(&t.conf.kafka, t.in, evs, N / 4);
     a = sit_spawn(&t, model_path, "a", sa, la);
-    wait_log(la, ": restored in", 1, 60);
+    tt_itest_wait_lines(la, ": restored in", 1, 60);
     b = sit_spawn(&t, model_path, "b", sb, lb);
     /* Cooperative-sticky moves some of a's partitions to b; a commits
      * their open batch in its revoke callback. */
-    wait_log(lb, ": restored in", 1, 60);
-    assert_true(log_count(la, "revoked partitions") >= 1);
+    tt_itest_wait_lines(lb, ": restored in", 1, 60);
+    assert_true(tt_itest_file_count(la, "revoked partitions") >= 1);
     tt_itest_produce(&t.conf.kafka, t.in, evs + N / 4, N / 4);
     assert_true(sit_wait_committed(&t, N / 2, 120) >= N / 2);
     tt_itest_produce(&t.conf.kafka, t.in, evs + N / 2, N / 4);
@@ -141,8 +111,8 @@ static void failover(void **st)
     }
     /* b was assigned twice (its share, then a's) and restored a's
      * partitions from the changelog before processing them. */
-    assert_true(log_count(lb, "assigned partitions") >= 2);
-    assert_true(log_count(lb, ": restored in") >= SIT_PARTS);
+    assert_true(tt_itest_file_count(lb, "assigned partitions") >= 2);
+    assert_true(tt_itest_file_count(lb, ": restored in") >= SIT_PARTS);
 
     fprintf(stderr, "note: b finished the input %.1f s after the kill\n",
             tt_time_secs(t_kill, tt_time_mono_ns()));

@@ -318,16 +318,40 @@ void tt_itest_dump_file(const char *path)
 
 bool tt_itest_file_has(const char *path, const char *what)
 {
-    char line[1024];
-    bool found = false;
+    return tt_itest_file_count(path, what) > 0;
+}
+
+int tt_itest_file_count(const char *path, const char *what)
+{
+    char line[4096];
+    int n = 0;
     FILE *f = fopen(path, "r");
 
     if (!f)
-        return false;
-    while (!found && fgets(line, sizeof(line), f))
-        found = strstr(line, what) != NULL;
+        return 0;
+    while (fgets(line, sizeof(line), f))
+        n += strstr(line, what) != NULL;
     fclose(f);
-    return found;
+    return n;
+}
+
+void tt_itest_wait_lines(const char *path, const char *what, int times,
+                         double timeout_s)
+{
+    uint64_t t0 = tt_time_mono_ns();
+    char cmd[400];
+
+    while (tt_itest_file_count(path, what) < times) {
+        if (tt_time_secs(t0, tt_time_mono_ns()) > timeout_s) {
+            fprintf(stderr, "---- last 40 lines of %s\n", path);
+            snprintf(cmd, sizeof(cmd), "tail -n 40 '%s' >&2", path);
+            if (system(cmd) != 0)
+                fprintf(stderr, "(no log %s)\n", path);
+            fail_msg("%s: no \"%s\" x%d after %.0f s", path, what, times,
+                     timeout_s);
+        }
+        usleep(50000);
+    }
 }
 
 void tt_itest_model_publish(const struct tt_conf_kafka *kc, const char *topic,

@@ -135,4 +135,13 @@ void tt_itest_dump_file(const char *path);
  * file cannot be read). */
 bool tt_itest_file_has(const char *path, const char *what);
 
+/* How many lines of the file at `path` contain `what` (0 when the file
+ * cannot be read; a line longer than 4 KiB counts as several). */
+int tt_itest_file_count(const char *path, const char *what);
+
+/* Waits until `times` lines of the file at `path` contain `what`; after
+ * timeout_s prints its last 40 lines and fails the test. */
+void tt_itest_wait_lines(const char *path, const char *what, int times,
+                         double timeout_s);
+
 #endif
