@@ -167,7 +167,7 @@ int tt_cmd_backtest(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *input = NULL, *json = NULL, *conf_path = NULL;
+    const char *input = NULL, *json = NULL;
     const char *models = NULL, *tgrid = NULL, *kgrid = NULL;
     enum tt_format fmt = TT_FORMAT_AUTO;
     enum tt_log_level level = TT_LOG_INFO;
@@ -176,10 +176,8 @@ int tt_cmd_backtest(int argc, char **argv)
     int window = -1;
     double z_bias = 0.0;
     bool have_z_bias = false;
-    /* --set and the three shortcuts: at most one setting per argument */
-    char **sets = calloc((size_t)argc + 1, sizeof(*sets));
-    char (*own)[64] = calloc((size_t)argc + 1, sizeof(*own));
-    int n_sets = 0, n_own = 0, c, rc = TT_EXIT_USAGE;
+    struct tt_cli_opts co;
+    int c, rc = TT_EXIT_USAGE;
     struct tt_conf conf;
     struct tt_bt_opts o;
     struct tt_bt_result *res = NULL;
@@ -195,12 +193,7 @@ int tt_cmd_backtest(int argc, char **argv)
     tt_model_t *given = NULL;
 
     tt_cli_openblas_fix(argc, argv);
-    if (!sets || !own) {
-        tt_cli_error("backtest", "out of memory");
-        free(sets);
-        free(own);
-        return TT_EXIT_FAIL;
-    }
+    tt_cli_opts_init(&co, "backtest", usage, argc);
     memset(&ds, 0, sizeof ds);
     memset(&lo, 0, sizeof lo);
     lo.timeout_s = 30;
@@ -226,21 +219,18 @@ int tt_cmd_backtest(int argc, char **argv)
         case 'j':
             json = optarg;
             break;
-        case 'c':
-            conf_path = optarg;
-            break;
-        case 's':
-            sets[n_sets++] = optarg;
-            break;
         case OPT_TSTAR:
         case OPT_K:
         case OPT_MAX_TEST:
-            snprintf(own[n_own], sizeof own[n_own], "%s=%s",
-                     c == OPT_TSTAR ? "model.tstar"
-                     : c == OPT_K   ? "model.k"
-                                    : "eval.max_test",
-                     optarg);
-            sets[n_sets++] = own[n_own++];
+            if (tt_cli_opts_add_set(&co,
+                                    c == OPT_TSTAR ? "model.tstar"
+                                    : c == OPT_K   ? "model.k"
+                                                   : "eval.max_test",
+                                    optarg)) {
+                tt_cli_error("backtest", "out of memory");
+                rc = TT_EXIT_FAIL;
+                goto out;
+            }
             break;
         case OPT_VALID_SAMPLE:
             if (parse_size(optarg, &valid_sample) != 0) {
@@ -305,19 +295,15 @@ int tt_cmd_backtest(int argc, char **argv)
         case 'q':
             quiet = true;
             break;
-        case 'h':
-            usage(stdout);
-            rc = TT_EXIT_OK;
-            goto out;
         default:
-            fprintf(stderr, "see 'twotime backtest --help'\n");
-            goto out;
+            rc = tt_cli_opts_take(&co, c, optarg);
+            if (rc != TT_EXIT_NONE)
+                goto out;
+            rc = TT_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        tt_cli_error("backtest", "unexpected argument '%s'", argv[optind]);
+    if (tt_cli_opts_operands(&co, argc, argv) != TT_EXIT_NONE)
         goto out;
-    }
     if (live && input) {
         tt_cli_error("backtest", "--live reads the input topic: no --input");
         goto out;
@@ -347,7 +333,7 @@ int tt_cmd_backtest(int argc, char **argv)
         tt_cli_error("backtest", "--k-grid needs --tstar-grid");
         goto out;
     }
-    rc = tt_cli_load_conf(&conf, conf_path, sets, n_sets);
+    rc = tt_cli_opts_load_conf(&co, &conf);
     if (rc != TT_EXIT_OK)
         goto out;
     conf_loaded = true;
@@ -460,7 +446,6 @@ out:
     tt_log_destroy(log);
     if (conf_loaded)
         tt_conf_release(&conf);
-    free(sets);
-    free(own);
+    tt_cli_opts_release(&co);
     return rc;
 }

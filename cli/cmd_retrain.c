@@ -583,36 +583,26 @@ int tt_cmd_retrain(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *conf_path = NULL, *every = NULL;
+    const char *every = NULL;
     enum tt_log_level level = TT_LOG_INFO;
     struct tt_conf conf;
     struct job j;
     uint64_t period = 0;
     bool quiet = false;
-    char **sets;
-    int n_sets = 0, rc = TT_EXIT_USAGE, c;
+    struct tt_cli_opts co;
+    int rc = TT_EXIT_USAGE, c;
 
     tt_cli_openblas_fix(argc, argv);
     memset(&j, 0, sizeof(j));
     j.fmt = TT_FORMAT_AUTO;
     j.valid_sample = 20000;
-    sets = calloc((size_t)argc + 1, sizeof(*sets));
-    if (!sets) {
-        tt_cli_error("retrain", "out of memory");
-        return TT_EXIT_FAIL;
-    }
+    tt_cli_opts_init(&co, "retrain", usage, argc);
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:s:i:f:e:o:nw:qh", longopts, NULL)) !=
            -1) {
         char *end;
 
         switch (c) {
-        case 'c':
-            conf_path = optarg;
-            break;
-        case 's':
-            sets[n_sets++] = optarg;
-            break;
         case 'i':
             j.input = optarg;
             break;
@@ -649,20 +639,16 @@ int tt_cmd_retrain(int argc, char **argv)
         case 'q':
             quiet = true;
             break;
-        case 'h':
-            usage(stdout);
-            rc = TT_EXIT_OK;
-            goto out_sets;
         default:
-            fprintf(stderr, "see 'twotime retrain --help'\n");
-            goto out_sets;
+            rc = tt_cli_opts_take(&co, c, optarg);
+            if (rc != TT_EXIT_NONE)
+                goto out_sets;
+            rc = TT_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        tt_cli_error("retrain", "unexpected argument '%s'", argv[optind]);
+    if (tt_cli_opts_operands(&co, argc, argv) != TT_EXIT_NONE)
         goto out_sets;
-    }
-    rc = tt_cli_load_conf(&conf, conf_path, sets, n_sets);
+    rc = tt_cli_opts_load_conf(&co, &conf);
     if (rc != TT_EXIT_OK)
         goto out_sets;
     if (!every && conf.retrain.every[0])
@@ -714,6 +700,6 @@ out_log:
 out_conf:
     tt_conf_release(&conf);
 out_sets:
-    free(sets);
+    tt_cli_opts_release(&co);
     return rc;
 }

@@ -98,7 +98,7 @@ int tt_cmd_stream(int argc, char **argv)
     };
     struct tt_conf conf;
     struct tt_stream_opts opts;
-    const char *file = NULL, *model_path = NULL;
+    const char *model_path = NULL;
     enum tt_log_level level = TT_LOG_INFO;
     tt_log_t *log = NULL;
     tt_model_t *model = NULL;
@@ -106,26 +106,18 @@ int tt_cmd_stream(int argc, char **argv)
     tt_modelsub_t *sub = NULL;
     struct follow_ctx fc;
     int follow = -1;
-    char **sets, errstr[1024];
-    int n_sets = 0, rc, c;
+    struct tt_cli_opts co;
+    char errstr[1024];
+    int rc = TT_EXIT_NONE, c;
     tt_err_t err;
 
     memset(&opts, 0, sizeof(opts));
     opts.create_topics = true;
-    sets = calloc((size_t)argc + 1, sizeof(*sets));
-    if (!sets) {
-        tt_cli_error("stream", "out of memory");
-        return TT_EXIT_FAIL;
-    }
+    tt_cli_opts_init(&co, "stream", usage, argc);
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:s:m:i:h", longopts, NULL)) != -1) {
+    while (rc == TT_EXIT_NONE &&
+           (c = getopt_long(argc, argv, "c:s:m:i:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'c':
-            file = optarg;
-            break;
-        case 's':
-            sets[n_sets++] = optarg;
-            break;
         case 'm':
             model_path = optarg;
             break;
@@ -137,7 +129,6 @@ int tt_cmd_stream(int argc, char **argv)
                 tt_cli_error("stream", "--linger-ms: not a number of ms: %s",
                              optarg);
                 rc = TT_EXIT_USAGE;
-                goto out_free_sets;
             }
             break;
         case 'N':
@@ -147,22 +138,15 @@ int tt_cmd_stream(int argc, char **argv)
         case 'G':
             follow = c == 'F';
             break;
-        case 'h':
-            usage(stdout);
-            rc = TT_EXIT_OK;
-            goto out_free_sets;
         default:
-            fprintf(stderr, "see 'twotime stream --help'\n");
-            rc = TT_EXIT_USAGE;
-            goto out_free_sets;
+            rc = tt_cli_opts_take(&co, c, optarg);
         }
     }
-    if (optind < argc) {
-        tt_cli_error("stream", "unexpected argument '%s'", argv[optind]);
-        rc = TT_EXIT_USAGE;
+    if (rc == TT_EXIT_NONE)
+        rc = tt_cli_opts_operands(&co, argc, argv);
+    if (rc != TT_EXIT_NONE)
         goto out_free_sets;
-    }
-    rc = tt_cli_load_conf(&conf, file, sets, n_sets);
+    rc = tt_cli_opts_load_conf(&co, &conf);
     if (rc != TT_EXIT_OK)
         goto out_free_sets;
     if (!model_path)
@@ -255,6 +239,6 @@ out_log:
 out_conf:
     tt_conf_release(&conf);
 out_free_sets:
-    free(sets);
+    tt_cli_opts_release(&co);
     return rc;
 }

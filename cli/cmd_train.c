@@ -115,21 +115,6 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
-/* Appends "key=value" to the overrides (storage owned by `own`). */
-static int add_set(char **sets, int *n, char **own, int *n_own,
-                   const char *key, const char *value)
-{
-    size_t len = strlen(key) + strlen(value) + 2;
-    char *s = malloc(len);
-
-    if (!s)
-        return -1;
-    snprintf(s, len, "%s=%s", key, value);
-    own[(*n_own)++] = s;
-    sets[(*n)++] = s;
-    return 0;
-}
-
 int tt_cmd_train(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -168,8 +153,7 @@ int tt_cmd_train(int argc, char **argv)
         {OPT_K, "model.k"},       {OPT_DIM, "model.dim"},
         {OPT_THREADS, "train.threads"},
     };
-    const char *input = NULL, *out = NULL, *conf_path = NULL;
-    const char *warm_path = NULL;
+    const char *input = NULL, *out = NULL, *warm_path = NULL;
     enum tt_format fmt = TT_FORMAT_AUTO;
     enum tt_train_mode mode = TT_MODE_2TS;
     bool skip_bad = false, quiet = false, inactive_all = false;
@@ -179,8 +163,9 @@ int tt_cmd_train(int argc, char **argv)
     double z_bias = 0.0;
     bool conf_loaded = false;
     uint64_t valid_sample = 20000, version = 1, skipped = 0;
-    char **sets = NULL, **own = NULL, err[512];
-    int n_sets = 0, n_own = 0, rc = TT_EXIT_USAGE, c;
+    char err[512];
+    int rc = TT_EXIT_USAGE, c;
+    struct tt_cli_opts co;
     struct tt_conf conf;
     struct tt_dataset ds;
     struct tt_split split;
@@ -197,14 +182,7 @@ int tt_cmd_train(int argc, char **argv)
     tt_cli_openblas_fix(argc, argv);
     memset(&ds, 0, sizeof ds);
     memset(&res, 0, sizeof res);
-    /* at most one override per argument */
-    sets = calloc((size_t)argc + 1, sizeof *sets);
-    own = calloc((size_t)argc + 1, sizeof *own);
-    if (!sets || !own) {
-        tt_cli_error("train", "out of memory");
-        rc = TT_EXIT_FAIL;
-        goto out;
-    }
+    tt_cli_opts_init(&co, "train", usage, argc);
     optind = 1;
     while ((c = getopt_long(argc, argv, "i:o:f:c:s:qh", longopts, NULL)) !=
            -1) {
@@ -226,16 +204,10 @@ int tt_cmd_train(int argc, char **argv)
         case OPT_SKIP_BAD:
             skip_bad = true;
             break;
-        case 'c':
-            conf_path = optarg;
-            break;
-        case 's':
-            sets[n_sets++] = optarg;
-            break;
         case OPT_PLUS:
         case OPT_NO_PLUS:
-            if (add_set(sets, &n_sets, own, &n_own, "model.plus",
-                        c == OPT_PLUS ? "true" : "false"))
+            if (tt_cli_opts_add_set(&co, "model.plus",
+                                    c == OPT_PLUS ? "true" : "false"))
                 goto out_nomem;
             break;
         case OPT_SEED:
@@ -245,7 +217,7 @@ int tt_cmd_train(int argc, char **argv)
         case OPT_THREADS:
             for (size_t k = 0; k < sizeof direct / sizeof *direct; k++)
                 if (direct[k].opt == c &&
-                    add_set(sets, &n_sets, own, &n_own, direct[k].key, optarg))
+                    tt_cli_opts_add_set(&co, direct[k].key, optarg))
                     goto out_nomem;
             break;
         case OPT_MODE:
@@ -311,19 +283,15 @@ int tt_cmd_train(int argc, char **argv)
         case 'q':
             quiet = true;
             break;
-        case 'h':
-            usage(stdout);
-            rc = TT_EXIT_OK;
-            goto out;
         default:
-            fprintf(stderr, "see 'twotime train --help'\n");
-            goto out;
+            rc = tt_cli_opts_take(&co, c, optarg);
+            if (rc != TT_EXIT_NONE)
+                goto out;
+            rc = TT_EXIT_USAGE;
         }
     }
-    if (optind < argc) {
-        tt_cli_error("train", "unexpected argument '%s'", argv[optind]);
+    if (tt_cli_opts_operands(&co, argc, argv) != TT_EXIT_NONE)
         goto out;
-    }
     if (!input || !out) {
         tt_cli_error("train", "--input and --out are required");
         usage(stderr);
@@ -341,7 +309,7 @@ int tt_cmd_train(int argc, char **argv)
             goto out;
         }
     }
-    rc = tt_cli_load_conf(&conf, conf_path, sets, n_sets);
+    rc = tt_cli_opts_load_conf(&co, &conf);
     if (rc != TT_EXIT_OK)
         goto out;
     conf_loaded = true;
@@ -452,9 +420,6 @@ out:
     tt_log_destroy(log);
     if (conf_loaded)
         tt_conf_release(&conf);
-    for (int i = 0; i < n_own; i++)
-        free(own[i]);
-    free(own);
-    free(sets);
+    tt_cli_opts_release(&co);
     return rc;
 }

@@ -87,9 +87,33 @@ void tt_cli_opts_init(struct tt_cli_opts *o, const char *cmd,
 
 void tt_cli_opts_release(struct tt_cli_opts *o)
 {
+    for (int i = 0; i < o->n_own; i++)
+        free(o->own[i]);
+    free(o->own);
     free(o->sets);
+    o->own = NULL;
     o->sets = NULL;
+    o->n_own = 0;
     o->n_sets = 0;
+}
+
+/* Room for one more setting: the arrays are made at the first. */
+static tt_err_t opts_room(struct tt_cli_opts *o)
+{
+    if (!o->sets) {
+        o->sets = calloc((size_t)o->max_sets + 1, sizeof(*o->sets));
+        o->own = calloc((size_t)o->max_sets + 1, sizeof(*o->own));
+        if (!o->sets || !o->own) {
+            free(o->sets);
+            free(o->own);
+            o->sets = NULL;
+            o->own = NULL;
+            return TT_ERR_NOMEM;
+        }
+    }
+    /* getopt returns at most one option an argument: this holds. */
+    assert(o->n_sets < o->max_sets);
+    return TT_ERR_OK;
 }
 
 int tt_cli_opts_take(struct tt_cli_opts *o, int c, char *arg)
@@ -99,15 +123,10 @@ int tt_cli_opts_take(struct tt_cli_opts *o, int c, char *arg)
         o->conf_path = arg;
         return TT_EXIT_NONE;
     case 's':
-        if (!o->sets) {
-            o->sets = calloc((size_t)o->max_sets + 1, sizeof(*o->sets));
-            if (!o->sets) {
-                tt_cli_error(o->cmd, "out of memory");
-                return TT_EXIT_FAIL;
-            }
+        if (opts_room(o) != TT_ERR_OK) {
+            tt_cli_error(o->cmd, "out of memory");
+            return TT_EXIT_FAIL;
         }
-        /* getopt returns at most one option an argument: this holds. */
-        assert(o->n_sets < o->max_sets);
         o->sets[o->n_sets++] = arg;
         return TT_EXIT_NONE;
     case 'h':
@@ -117,6 +136,20 @@ int tt_cli_opts_take(struct tt_cli_opts *o, int c, char *arg)
         fprintf(stderr, "see 'twotime %s --help'\n", o->cmd);
         return TT_EXIT_USAGE;
     }
+}
+
+tt_err_t tt_cli_opts_add_set(struct tt_cli_opts *o, const char *key,
+                             const char *value)
+{
+    size_t len = strlen(key) + strlen(value) + 2;
+    char *s;
+
+    if (opts_room(o) != TT_ERR_OK || !(s = malloc(len)))
+        return TT_ERR_NOMEM;
+    snprintf(s, len, "%s=%s", key, value);
+    o->own[o->n_own++] = s;
+    o->sets[o->n_sets++] = s;
+    return TT_ERR_OK;
 }
 
 int tt_cli_opts_operands(const struct tt_cli_opts *o, int argc,

@@ -52,13 +52,16 @@ struct tt_cli_opts {
     char **sets;              /* --set values in order, NULL until one */
     int n_sets;
     int max_sets; /* the argc given to init: at most one --set an argument */
+    char **own;   /* the sets made by tt_cli_opts_add_set (owned) */
+    int n_own;
 };
 
 /* Prepares `o` for a getopt loop over `argc` arguments; allocates nothing. */
 void tt_cli_opts_init(struct tt_cli_opts *o, const char *cmd,
                       void (*usage)(FILE *out), int argc);
 
-/* Frees the --set array; `o` may then be initialised again. */
+/* Frees the --set array and the settings made by tt_cli_opts_add_set; `o`
+ * may then be initialised again. */
 void tt_cli_opts_release(struct tt_cli_opts *o);
 
 /*
@@ -72,6 +75,16 @@ void tt_cli_opts_release(struct tt_cli_opts *o);
  * subcommand without them (or with its own meaning, handled before) is safe.
  */
 int tt_cli_opts_take(struct tt_cli_opts *o, int c, char *arg);
+
+/*
+ * Appends the setting "key=value" after the --set values so far, for an
+ * option that is a shortcut for one (`--seed N` is train.seed=N): the
+ * shortcuts and --set apply in the order given.  One setting an argument
+ * at most, like --set.  The string is a copy owned by `o`.  Returns
+ * TT_ERR_NOMEM (nothing printed) or TT_ERR_OK.
+ */
+tt_err_t tt_cli_opts_add_set(struct tt_cli_opts *o, const char *key,
+                             const char *value);
 
 /*
  * After the getopt loop, for subcommands that take no operands: when
