@@ -50,6 +50,7 @@ int tt_cmd_report(int argc, char **argv)
     };
     struct tt_report_opts o;
     struct tt_report_info info;
+    struct tt_cli_opts co;
     const char *out = NULL;
     char errstr[1024];
     char *end;
@@ -57,6 +58,9 @@ int tt_cmd_report(int argc, char **argv)
     int c;
 
     tt_report_opts_init(&o);
+    /* report takes no --config or --set, so `co` never allocates and needs
+     * no release. */
+    tt_cli_opts_init(&co, CMD, usage, argc);
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
         switch (c) {
@@ -81,12 +85,8 @@ int tt_cmd_report(int argc, char **argv)
         case 't':
             o.title = optarg;
             break;
-        case 'h':
-            usage(stdout);
-            return TT_EXIT_OK;
         default:
-            fprintf(stderr, "see 'twotime report --help'\n");
-            return TT_EXIT_USAGE;
+            return tt_cli_opts_take(&co, c, optarg);
         }
     }
     if (optind != argc - 1) {
