@@ -444,13 +444,31 @@ static void test_hostile_framing(void **state)
     expect_refused(&o, "no avro.schema");
 }
 
-static void test_bad_records(void **state)
-{
+/* A reader of the file at `path`, for reading record by record. */
+struct rd {
     tt_container_reader_t *r;
     struct tt_event ev;
-    struct buf o;
-    char errstr[512];
     bool end;
+    char errstr[512];
+};
+
+static void rd_open(struct rd *d)
+{
+    assert_int_equal(tt_container_reader_new(&d->r, path, d->errstr,
+                                             sizeof(d->errstr)),
+                     TT_ERR_OK);
+}
+
+static tt_err_t rd_next(struct rd *d)
+{
+    return tt_container_reader_next(d->r, &d->ev, &d->end, d->errstr,
+                                    sizeof(d->errstr));
+}
+
+static void test_bad_records(void **state)
+{
+    struct rd d;
+    struct buf o;
 
     (void)state;
     /* Three records: valid, user_id -1 (out of range), valid. */
@@ -460,25 +478,15 @@ static void test_bad_records(void **state)
     put(&o, "\2\4\6\0" "\1\4\6\0" "\4\10\6\0", 12);
     put(&o, sync_marker, 16);
     write_file(&o, o.n);
-    assert_int_equal(tt_container_reader_new(&r, path, errstr,
-                                             sizeof(errstr)),
-                     TT_ERR_OK);
-    assert_int_equal(tt_container_reader_next(r, &ev, &end, errstr,
-                                              sizeof(errstr)),
-                     TT_ERR_OK);
-    assert_int_equal(tt_container_reader_next(r, &ev, &end, errstr,
-                                              sizeof(errstr)),
-                     TT_ERR_RANGE);
-    assert_non_null(strstr(errstr, "negative user_id"));
-    assert_int_equal(tt_container_reader_next(r, &ev, &end, errstr,
-                                              sizeof(errstr)),
-                     TT_ERR_OK);
-    assert_true(ev.user_id == 2 && ev.item_id == 4);
-    assert_int_equal(tt_container_reader_next(r, &ev, &end, errstr,
-                                              sizeof(errstr)),
-                     TT_ERR_OK);
-    assert_true(end);
-    tt_container_reader_destroy(r);
+    rd_open(&d);
+    assert_int_equal(rd_next(&d), TT_ERR_OK);
+    assert_int_equal(rd_next(&d), TT_ERR_RANGE);
+    assert_non_null(strstr(d.errstr, "negative user_id"));
+    assert_int_equal(rd_next(&d), TT_ERR_OK);
+    assert_true(d.ev.user_id == 2 && d.ev.item_id == 4);
+    assert_int_equal(rd_next(&d), TT_ERR_OK);
+    assert_true(d.end);
+    tt_container_reader_destroy(d.r);
 
     /* A union branch of 5: a malformed record stops the reader. */
     put_header(&o);
@@ -487,17 +495,11 @@ static void test_bad_records(void **state)
     put(&o, "\2\4\6\12" "\2\4\6\0", 8);
     put(&o, sync_marker, 16);
     write_file(&o, o.n);
-    assert_int_equal(tt_container_reader_new(&r, path, errstr,
-                                             sizeof(errstr)),
-                     TT_ERR_OK);
-    assert_int_equal(tt_container_reader_next(r, &ev, &end, errstr,
-                                              sizeof(errstr)),
-                     TT_ERR_PARSE);
-    assert_int_equal(tt_container_reader_next(r, &ev, &end, errstr,
-                                              sizeof(errstr)),
-                     TT_ERR_PARSE);
-    assert_non_null(strstr(errstr, "stopped"));
-    tt_container_reader_destroy(r);
+    rd_open(&d);
+    assert_int_equal(rd_next(&d), TT_ERR_PARSE);
+    assert_int_equal(rd_next(&d), TT_ERR_PARSE);
+    assert_non_null(strstr(d.errstr, "stopped"));
+    tt_container_reader_destroy(d.r);
 
     /* A block claiming more records than its bytes contain. */
     put_header(&o);
@@ -506,16 +508,10 @@ static void test_bad_records(void **state)
     put(&o, "\2\4\6\0" "\2\4\6\2", 8); /* the second needs a category */
     put(&o, sync_marker, 16);
     write_file(&o, o.n);
-    assert_int_equal(tt_container_reader_new(&r, path, errstr,
-                                             sizeof(errstr)),
-                     TT_ERR_OK);
-    assert_int_equal(tt_container_reader_next(r, &ev, &end, errstr,
-                                              sizeof(errstr)),
-                     TT_ERR_OK);
-    assert_int_equal(tt_container_reader_next(r, &ev, &end, errstr,
-                                              sizeof(errstr)),
-                     TT_ERR_PARSE);
-    tt_container_reader_destroy(r);
+    rd_open(&d);
+    assert_int_equal(rd_next(&d), TT_ERR_OK);
+    assert_int_equal(rd_next(&d), TT_ERR_PARSE);
+    tt_container_reader_destroy(d.r);
 }
 
 int main(void)

@@ -134,6 +134,28 @@ static void on_progress(void *ctx, const struct tt_train_progress *p)
         l->mrr[l->n_mrr++] = p->valid_mrr;
 }
 
+/* Stage 1 on the split, asserting that it succeeds; with `l`, the losses
+ * of its epochs are recorded there. */
+static void stage1_ok(const struct tt_dataset *ds, const struct tt_split *split,
+                      const struct tt_train_opts *o, struct losses *l,
+                      struct tt_stage1 *out)
+{
+    char err[256];
+
+    if (tt_stage1_train(ds, split, o, l ? on_progress : NULL, l, out, err,
+                        sizeof err) != TT_ERR_OK)
+        fail_msg("stage 1: %s", err);
+}
+
+/* Two stage-1 results over nu users and ni items are the same bits. */
+static void assert_same_stage1(const struct tt_stage1 *a,
+                               const struct tt_stage1 *b, uint32_t nu,
+                               uint32_t ni)
+{
+    assert_memory_equal(a->phi, b->phi, sizeof(float) * nu * a->dim);
+    assert_memory_equal(a->x, b->x, sizeof(float) * ni * a->dim);
+}
+
 /* ---- a small streaming validator (the test's own) ---- */
 
 struct val {
@@ -320,9 +342,7 @@ static void test_stage1(void **state)
     nu = tt_dataset_n_users(&ds);
     ni = tt_dataset_n_items(&ds);
     base_opts(&o);
-    assert_int_equal(tt_stage1_train(&ds, &split, &o, on_progress, &l, &a,
-                                     err, sizeof err),
-                     TT_ERR_OK);
+    stage1_ok(&ds, &split, &o, &l, &a);
     assert_int_equal(l.n[1], o.epochs1);
     print_message("stage 1 loss: epoch 1 %.4f, epoch %u %.4f\n", l.first[1],
                   o.epochs1, l.last[1]);
@@ -355,40 +375,27 @@ static void test_stage1(void **state)
         free(seen);
     }
     /* same seed: same bits, whatever the number of threads */
-    assert_int_equal(tt_stage1_train(&ds, &split, &o, NULL, NULL, &b, err,
-                                     sizeof err),
-                     TT_ERR_OK);
-    assert_memory_equal(a.phi, b.phi, sizeof(float) * nu * a.dim);
-    assert_memory_equal(a.x, b.x, sizeof(float) * ni * a.dim);
+    stage1_ok(&ds, &split, &o, NULL, &b);
+    assert_same_stage1(&a, &b, nu, ni);
     tt_stage1_release(&b);
     o.threads = 3;
-    assert_int_equal(tt_stage1_train(&ds, &split, &o, NULL, NULL, &b, err,
-                                     sizeof err),
-                     TT_ERR_OK);
-    assert_memory_equal(a.phi, b.phi, sizeof(float) * nu * a.dim);
-    assert_memory_equal(a.x, b.x, sizeof(float) * ni * a.dim);
+    stage1_ok(&ds, &split, &o, NULL, &b);
+    assert_same_stage1(&a, &b, nu, ni);
     tt_stage1_release(&b);
     /* another seed: other bits */
     o.seed = 8;
-    assert_int_equal(tt_stage1_train(&ds, &split, &o, NULL, NULL, &b, err,
-                                     sizeof err),
-                     TT_ERR_OK);
+    stage1_ok(&ds, &split, &o, NULL, &b);
     assert_memory_not_equal(a.phi, b.phi, sizeof(float) * nu * a.dim);
     tt_stage1_release(&b);
     /* one offer set per positive: trains, and is thread-independent too */
     o.seed = 7;
     o.per_positive_negatives = true;
     memset(&l, 0, sizeof l);
-    assert_int_equal(tt_stage1_train(&ds, &split, &o, on_progress, &l, &b,
-                                     err, sizeof err),
-                     TT_ERR_OK);
+    stage1_ok(&ds, &split, &o, &l, &b);
     assert_true(l.last[1] < 0.9 * l.first[1]);
     o.threads = 1;
-    assert_int_equal(tt_stage1_train(&ds, &split, &o, NULL, NULL, &c, err,
-                                     sizeof err),
-                     TT_ERR_OK);
-    assert_memory_equal(b.phi, c.phi, sizeof(float) * nu * a.dim);
-    assert_memory_equal(b.x, c.x, sizeof(float) * ni * a.dim);
+    stage1_ok(&ds, &split, &o, NULL, &c);
+    assert_same_stage1(&b, &c, nu, ni);
     assert_memory_not_equal(a.phi, b.phi, sizeof(float) * nu * a.dim);
     tt_stage1_release(&b);
     tt_stage1_release(&c);
@@ -398,17 +405,13 @@ static void test_stage1(void **state)
     o.adam = false;
     o.lr1 = 2.0;
     memset(&l, 0, sizeof l);
-    assert_int_equal(tt_stage1_train(&ds, &split, &o, on_progress, &l, &b,
-                                     err, sizeof err),
-                     TT_ERR_OK);
+    stage1_ok(&ds, &split, &o, &l, &b);
     assert_true(l.last[1] < l.first[1]);
     tt_stage1_release(&b);
     /* features: D = d + feature_dim, items of a category share g */
     base_opts(&o);
     o.features = true;
-    assert_int_equal(tt_stage1_train(&ds, &split, &o, NULL, NULL, &c, err,
-                                     sizeof err),
-                     TT_ERR_OK);
+    stage1_ok(&ds, &split, &o, NULL, &c);
     assert_int_equal(c.dim, o.dim + o.feature_dim);
     for (uint32_t i = 0; i < ni; i++)
         for (uint32_t i2 = 0; i2 < ni; i2++) {
@@ -448,9 +451,7 @@ static tt_model_t *train_both(const struct tt_dataset *ds,
     char err[256];
     double secs = 0;
 
-    assert_int_equal(tt_stage1_train(ds, split, o, NULL, NULL, &s1, err,
-                                     sizeof err),
-                     TT_ERR_OK);
+    stage1_ok(ds, split, o, NULL, &s1);
     if (tt_stage2_train(ds, split, &s1, o, 3, v ? validate : NULL, v,
                         l ? on_progress : NULL, l, &m, &secs, err,
                         sizeof err)) {
@@ -644,9 +645,7 @@ static void test_stage2_modes(void **state)
     }
     /* a failing validation fails the stage with a message */
     base_opts(&o);
-    assert_int_equal(tt_stage1_train(&ds, &split, &o, NULL, NULL, &s1, err,
-                                     sizeof err),
-                     TT_ERR_OK);
+    stage1_ok(&ds, &split, &o, NULL, &s1);
     assert_int_equal(tt_stage2_train(&ds, &split, &s1, &o, 1, fail_validate,
                                      NULL, NULL, NULL, &m, NULL, err,
                                      sizeof err),
@@ -719,9 +718,7 @@ static void test_stage2_auto_tstar(void **state)
     for (uint32_t u = 0; u < tt_dataset_n_users(&ds); u++)
         above40 += cnt[u] > 40;
     assert_true(above40 > 0);
-    assert_int_equal(tt_stage1_train(&ds, &split, &o, NULL, NULL, &s1, err,
-                                     sizeof err),
-                     TT_ERR_OK);
+    stage1_ok(&ds, &split, &o, NULL, &s1);
     for (int w = 0; w < 3; w++) {
         struct by_tstar b = {.want = wants[w]};
 
