@@ -27,7 +27,7 @@
 
 #include <stdbool.h>
 
-#include "tests/integration/test_stream_common.h"
+#include "tests/integration/tt_itest_crash.h"
 
 #define N 12000
 #define USERS 600
@@ -39,16 +39,7 @@ static struct sit_expect expect[N];
 /* How many times the log says the stream loop started. */
 static int started(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    char line[4096];
-    int n = 0;
-
-    if (!f)
-        return 0;
-    while (fgets(line, sizeof(line), f))
-        n += strstr(line, "stream: started:") != NULL;
-    fclose(f);
-    return n;
+    return tt_itest_file_count(path, "stream: started:");
 }
 
 /* Runs the stream over the whole input once, without faults. */
@@ -56,23 +47,13 @@ static void run_clean(const struct sit *t, const char *model_path)
 {
     char state[256], log_path[256], inst[64];
     pid_t pid;
-    int rc;
 
     tt_itest_instance(inst, sizeof(inst), "fk-clean");
     sit_state_path(t, "clean", state, sizeof(state));
     snprintf(log_path, sizeof(log_path), "%s/clean.log", t->dir);
     pid = sit_spawn(t, model_path, inst, state, log_path);
-    if (sit_wait_committed(t, N, 180) < N) {
-        kill(pid, SIGKILL);
-        sit_wait(pid);
-        sit_show_log(log_path, 60);
-        fail_msg("clean run did not commit the input");
-    }
-    kill(pid, SIGTERM);
-    if ((rc = sit_wait(pid)) != 0) {
-        sit_show_log(log_path, 60);
-        fail_msg("clean run: exit status %d after SIGTERM", rc);
-    }
+    crash_wait_all(t, pid, log_path, N, 180, "clean run");
+    crash_stop(pid, log_path, "clean run");
 }
 
 /* Kills and restarts the stream KILLS times at seeded random moments, then
@@ -84,7 +65,7 @@ static int run_killed(const struct sit *t, const char *model_path,
     char state[256], log_path[256], inst[64];
     struct tt_rng rng;
     int64_t at[KILLS];
-    int mid = 0, rc, base = 0;
+    int mid = 0, base = 0;
     pid_t pid;
 
     tt_rng_seed(&rng, seed, 7);
@@ -129,101 +110,50 @@ static int run_killed(const struct sit *t, const char *model_path,
         base = started(log_path);
         pid = sit_spawn(t, model_path, inst, state, log_path);
     }
-    if (sit_wait_committed(t, N, 180) < N) {
-        kill(pid, SIGKILL);
-        sit_wait(pid);
-        sit_show_log(log_path, 60);
-        fail_msg("killed run: the input was not all committed");
-    }
+    crash_wait_all(t, pid, log_path, N, 180, "killed run");
     /* The last start may have found everything committed: let it reach
      * its loop (signal handlers in place) before stopping it. */
     for (uint64_t t0 = tt_time_mono_ns();
          started(log_path) <= base &&
          tt_time_secs(t0, tt_time_mono_ns()) < 60;)
         usleep(50000);
-    kill(pid, SIGTERM);
-    if ((rc = sit_wait(pid)) != 0) {
-        sit_show_log(log_path, 60);
-        fail_msg("killed run: exit status %d after SIGTERM", rc);
-    }
+    crash_stop(pid, log_path, "killed run");
     return mid;
 }
 
 static void kill9_random(void **st)
 {
-    struct sit clean, crash;
-    struct sit_input in_clean, in_crash;
-    struct sit_output out_clean, out_crash;
-    tt_model_t *m = sit_model(1);
-    char model_path[256], errstr[256], msg[256], log_path[256];
+    struct crash_pair p;
     uint64_t seed = tt_itest_seed(20261127);
     uint64_t t0 = tt_time_mono_ns();
     int mid;
 
     (void)st;
     fprintf(stderr, "seed %llu (TT_TEST_SEED)\n", (unsigned long long)seed);
-    sit_init(&clean, "fk-a", true);
-    sit_init(&crash, "fk-b", true);
-    /* Small batches: many transactions, so that kills land inside one. */
-    sit_set(&clean, "kafka.batch_max", "100");
-    sit_set(&crash, "kafka.batch_max", "100");
+    crash_pair_init(&p, "fk-a", "fk-b", true);
     /* Static membership: a restarted instance takes its dead
      * predecessor's place in the group at once, instead of waiting for
      * the session timeout (6 s, the broker's minimum) that expels it;
      * 24 kills take ~35 s instead of ~115 s.  TT_TEST_DYNAMIC=1 runs
      * without it (the default configuration). */
     if (!getenv("TT_TEST_DYNAMIC") || !getenv("TT_TEST_DYNAMIC")[0])
-        sit_set(&crash, "kafka.properties.consumer.group.instance.id",
+        sit_set(&p.crash, "kafka.properties.consumer.group.instance.id",
                 "crash");
-    snprintf(model_path, sizeof(model_path), "%s/model.bin", crash.dir);
-    assert_int_equal(tt_model_save(m, model_path, errstr, sizeof(errstr)),
-                     TT_ERR_OK);
-    sit_events(evs, N, USERS, seed);
-    tt_itest_produce(&clean.conf.kafka, clean.in, evs, N);
-    tt_itest_produce(&crash.conf.kafka, crash.in, evs, N);
+    crash_pair_produce(&p, evs, N, USERS, seed);
 
-    run_clean(&clean, model_path);
-    mid = run_killed(&crash, model_path, seed);
+    run_clean(&p.clean, p.model_path);
+    mid = run_killed(&p.crash, p.model_path, seed);
     fprintf(stderr, "%d kills, %d of them at work mid-input, %.1f s\n",
             KILLS, mid, tt_time_secs(t0, tt_time_mono_ns()));
     /* The kills must hit a stream at work, not one that had finished. */
     assert_true(mid >= KILLS / 2);
 
-    sit_read_input(&in_clean, &clean, N, 0);
-    sit_read_input(&in_crash, &crash, N, 0);
-    sit_reference(&m, NULL, evs, &in_crash, expect);
-    sit_read_output(&out_clean, &clean, &in_clean);
-    sit_read_output(&out_crash, &crash, &in_crash);
-    if (!sit_exactly_once(&out_clean, evs, expect, msg, sizeof(msg))) {
-        snprintf(log_path, sizeof(log_path), "%s/clean.log", clean.dir);
-        sit_show_log(log_path, 60);
-        fail_msg("clean run: %s", msg);
-    }
-    if (!sit_exactly_once(&out_crash, evs, expect, msg, sizeof(msg))) {
-        snprintf(log_path, sizeof(log_path), "%s/crash.log", crash.dir);
-        sit_show_log(log_path, 80);
-        fail_msg("killed run: %s", msg);
-    }
+    crash_pair_read(&p, evs, expect, N);
+    crash_assert_once(&p.crash, &p.out_crash, evs, expect, "crash.log", 80,
+                      "killed run");
     /* The killed run's outputs are the crash-free run's, bit for bit. */
-    for (size_t i = 0; i < N; i++) {
-        const struct sit_got *a = &out_clean.got[i], *b = &out_crash.got[i];
-
-        assert_int_equal(a->n, 1);
-        assert_int_equal(b->n, 1);
-        assert_int_equal(a->user_id, b->user_id);
-        assert_int_equal(a->count, b->count);
-        assert_int_equal(a->active, b->active);
-        assert_int_equal(a->version, b->version);
-        assert_int_equal(a->event_time, b->event_time);
-        assert_memory_equal(a->q, b->q, sizeof(a->q));
-    }
-    sit_output_release(&out_clean);
-    sit_output_release(&out_crash);
-    sit_input_release(&in_clean);
-    sit_input_release(&in_crash);
-    tt_model_destroy(m);
-    sit_release(&clean);
-    sit_release(&crash);
+    crash_same_outputs(&p.out_clean, &p.out_crash, N, true);
+    crash_pair_release(&p);
 }
 
 int main(void)
