@@ -95,9 +95,12 @@ static void bad_versions_never_used(void **st)
     /* Said why: the corrupt one at once, the partial ones when v5 came. */
     assert_true(tt_itest_file_count(log_path, "version 3 dropped") >= 1);
     assert_true(tt_itest_file_count(log_path, "version 4 dropped") >= 1);
-    assert_int_equal(tt_itest_file_count(log_path, "model swapped: version 1 -> 2"), 0);
-    assert_int_equal(tt_itest_file_count(log_path, "model swapped: version 1 -> 3"), 0);
-    assert_int_equal(tt_itest_file_count(log_path, "model swapped: version 1 -> 4"), 0);
+    assert_int_equal(
+        tt_itest_file_count(log_path, "model swapped: version 1 -> 2"), 0);
+    assert_int_equal(
+        tt_itest_file_count(log_path, "model swapped: version 1 -> 3"), 0);
+    assert_int_equal(
+        tt_itest_file_count(log_path, "model swapped: version 1 -> 4"), 0);
 
     /* Every output was made by v1, exactly once, bit for bit. */
     sit_read_input(&in, &t, N, 0);

@@ -166,10 +166,11 @@ static void dropped_while_stopped(void **st)
     run_finish(&r, pid);
     /* Every partition was restored from the changelog's start: the store
      * was empty. */
-    assert_true(tt_itest_file_count(r.log, "offset 0 (input committed") -
-                    tt_itest_file_count(r.log, "offset 0 (input committed -1)") -
-                    before >=
-                SIT_PARTS);
+    assert_true(
+        tt_itest_file_count(r.log, "offset 0 (input committed") -
+            tt_itest_file_count(r.log, "offset 0 (input committed -1)") -
+            before >=
+        SIT_PARTS);
     run_release(&r);
 }
 
@@ -203,7 +204,8 @@ static void dropped_while_running(void **st)
     pid = run_spawn(&r);
     rc = wait_exit(pid, 20);
     if (rc != INT32_MIN) {
-        if (rc != 1 || tt_itest_file_count(r.log, "remove it to restore") < 1) {
+        if (rc != 1 ||
+            tt_itest_file_count(r.log, "remove it to restore") < 1) {
             sit_show_log(r.log, 30);
             fail_msg("restart: exit status %d without the message", rc);
         }
@@ -254,7 +256,8 @@ static void disk_full(void **st)
         /* Still running: it must be waiting, not losing. */
         fprintf(stderr, "the stream kept running on a full disk\n");
     } else {
-        if (rc != 1 || tt_itest_file_count(r.log, "space left on device") < 1) {
+        if (rc != 1 ||
+            tt_itest_file_count(r.log, "space left on device") < 1) {
             sit_show_log(r.log, 30);
             fail_msg("exit status %d without a clear message", rc);
         }

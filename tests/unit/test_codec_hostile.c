@@ -335,6 +335,35 @@ static void test_bad_modelrec(void **state)
     expect_both(f, dec_mrec, buf, n, TT_ERR_PARSE, "payload");
 }
 
+/* The encoders with codec c into buf[0..cap), errors into f->errstr. */
+static tt_err_t enc_event(struct fixture *f, tt_codec_t *c,
+                          const struct tt_event *e, uint8_t *buf, size_t cap)
+{
+    size_t n;
+
+    return tt_codec_encode_event(c, e, buf, cap, &n, f->errstr,
+                                 sizeof(f->errstr));
+}
+
+static tt_err_t enc_emb(struct fixture *f, tt_codec_t *c,
+                        const struct tt_embedding_rec *r, uint8_t *buf,
+                        size_t cap)
+{
+    size_t n;
+
+    return tt_codec_encode_embedding(c, r, buf, cap, &n, f->errstr,
+                                     sizeof(f->errstr));
+}
+
+static tt_err_t enc_mrec(struct fixture *f, tt_codec_t *c,
+                         const struct tt_modelrec *m, uint8_t *buf, size_t cap)
+{
+    size_t n;
+
+    return tt_codec_encode_modelrec(c, m, buf, cap, &n, f->errstr,
+                                    sizeof(f->errstr));
+}
+
 static void test_encode_rejects(void **state)
 {
     struct fixture *f = *state;
@@ -345,7 +374,6 @@ static void test_encode_rejects(void **state)
                                  .input_offset = -1};
     struct tt_modelrec mr = {TT_MODELREC_COMMIT, 0, 0, NULL, 0, 0};
     static uint8_t buf[TT_CODEC_MODELREC_MAX(TT_MODELREC_MAX_PAYLOAD) + 1];
-    size_t n;
 
     for (int which = 0; which < 2; which++) {
         tt_codec_t *c = which ? f->ref : f->fast;
@@ -353,62 +381,36 @@ static void test_encode_rejects(void **state)
         struct tt_embedding_rec er = r;
         struct tt_modelrec m = mr;
 
-        assert_int_equal(tt_codec_encode_event(c, &e, buf,
-                                               TT_CODEC_EVENT_MAX - 1, &n,
-                                               f->errstr, sizeof(f->errstr)),
+        assert_int_equal(enc_event(f, c, &e, buf, TT_CODEC_EVENT_MAX - 1),
                          TT_ERR_OVERFLOW);
         e.ts_ms = INT64_C(1700000000); /* seconds, not ms: 1970-01-20 ok */
-        assert_int_equal(tt_codec_encode_event(c, &e, buf, sizeof(buf), &n,
-                                               f->errstr, sizeof(f->errstr)),
-                         TT_ERR_OK);
+        assert_int_equal(enc_event(f, c, &e, buf, sizeof(buf)), TT_ERR_OK);
         e.ts_ms = INT64_C(1700000000000000); /* microseconds */
-        assert_int_equal(tt_codec_encode_event(c, &e, buf, sizeof(buf), &n,
-                                               f->errstr, sizeof(f->errstr)),
-                         TT_ERR_RANGE);
+        assert_int_equal(enc_event(f, c, &e, buf, sizeof(buf)), TT_ERR_RANGE);
         e = ev;
         e.user_id = -5;
-        assert_int_equal(tt_codec_encode_event(c, &e, buf, sizeof(buf), &n,
-                                               f->errstr, sizeof(f->errstr)),
-                         TT_ERR_RANGE);
+        assert_int_equal(enc_event(f, c, &e, buf, sizeof(buf)), TT_ERR_RANGE);
         assert_non_null(strstr(f->errstr, "user_id -5"));
         e = ev;
         e.category = -2;
-        assert_int_equal(tt_codec_encode_event(c, &e, buf, sizeof(buf), &n,
-                                               f->errstr, sizeof(f->errstr)),
-                         TT_ERR_RANGE);
-        assert_int_equal(tt_codec_encode_embedding(
-                             c, &er, buf, TT_CODEC_EMBEDDING_MAX(2) - 1, &n,
-                             f->errstr, sizeof(f->errstr)),
+        assert_int_equal(enc_event(f, c, &e, buf, sizeof(buf)), TT_ERR_RANGE);
+        assert_int_equal(enc_emb(f, c, &er, buf,
+                                 TT_CODEC_EMBEDDING_MAX(2) - 1),
                          TT_ERR_OVERFLOW);
         er.dim = 0;
-        assert_int_equal(tt_codec_encode_embedding(c, &er, buf, sizeof(buf),
-                                                   &n, f->errstr,
-                                                   sizeof(f->errstr)),
-                         TT_ERR_RANGE);
+        assert_int_equal(enc_emb(f, c, &er, buf, sizeof(buf)), TT_ERR_RANGE);
         er = r;
         er.cell = 2;
-        assert_int_equal(tt_codec_encode_embedding(c, &er, buf, sizeof(buf),
-                                                   &n, f->errstr,
-                                                   sizeof(f->errstr)),
-                         TT_ERR_RANGE);
+        assert_int_equal(enc_emb(f, c, &er, buf, sizeof(buf)), TT_ERR_RANGE);
         er = r;
         er.emb = NULL;
-        assert_int_equal(tt_codec_encode_embedding(c, &er, buf, sizeof(buf),
-                                                   &n, f->errstr,
-                                                   sizeof(f->errstr)),
-                         TT_ERR_INVAL);
+        assert_int_equal(enc_emb(f, c, &er, buf, sizeof(buf)), TT_ERR_INVAL);
         m.payload_len = TT_MODELREC_MAX_PAYLOAD + 1;
         m.payload = buf;
-        assert_int_equal(tt_codec_encode_modelrec(c, &m, buf, sizeof(buf),
-                                                  &n, f->errstr,
-                                                  sizeof(f->errstr)),
-                         TT_ERR_RANGE);
+        assert_int_equal(enc_mrec(f, c, &m, buf, sizeof(buf)), TT_ERR_RANGE);
         m = mr;
         m.kind = TT_MODELREC__KINDS;
-        assert_int_equal(tt_codec_encode_modelrec(c, &m, buf, sizeof(buf),
-                                                  &n, f->errstr,
-                                                  sizeof(f->errstr)),
-                         TT_ERR_RANGE);
+        assert_int_equal(enc_mrec(f, c, &m, buf, sizeof(buf)), TT_ERR_RANGE);
     }
 }
 

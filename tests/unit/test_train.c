@@ -136,7 +136,8 @@ static void on_progress(void *ctx, const struct tt_train_progress *p)
 
 /* Stage 1 on the split, asserting that it succeeds; with `l`, the losses
  * of its epochs are recorded there. */
-static void stage1_ok(const struct tt_dataset *ds, const struct tt_split *split,
+static void stage1_ok(const struct tt_dataset *ds,
+                      const struct tt_split *split,
                       const struct tt_train_opts *o, struct losses *l,
                       struct tt_stage1 *out)
 {
