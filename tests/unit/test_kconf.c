@@ -29,6 +29,18 @@ static void get(const rd_kafka_conf_t *conf, const char *key, char *buf,
     assert_int_equal(rd_kafka_conf_get(conf, key, buf, &n), RD_KAFKA_CONF_OK);
 }
 
+/* tt_kconf_new_role() for `role` of conf's settings, asserted to work. */
+static rd_kafka_conf_t *role_ok(const struct tt_conf *conf,
+                                enum tt_kconf_role role)
+{
+    rd_kafka_conf_t *rk = NULL;
+    char errstr[512];
+
+    if (tt_kconf_new_role(&rk, &conf->kafka, role, errstr, sizeof(errstr)))
+        fail_msg("tt_kconf_new_role: %s", errstr);
+    return rk;
+}
+
 /* tt_kconf_require_role() for the test producer, errstr of 512 bytes. */
 static tt_err_t req(rd_kafka_conf_t *rk, const struct tt_conf *conf,
                     enum tt_kconf_role role, const char *key,
@@ -58,13 +70,11 @@ static void test_brokers_and_client_id(void **state)
     };
     struct tt_conf conf;
     rd_kafka_conf_t *rk;
-    char errstr[512], buf[256];
+    char buf[256];
 
     (void)state;
     conf_with(&conf, sets, 2);
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                       errstr, sizeof(errstr)),
-                     TT_ERR_OK);
+    rk = role_ok(&conf, TT_KCONF_PRODUCER);
     get(rk, "bootstrap.servers", buf, sizeof(buf));
     assert_string_equal(buf, "10.0.0.1:9092,10.0.0.2:9092");
     get(rk, "client.id", buf, sizeof(buf));
@@ -88,13 +98,11 @@ static void test_properties_pass_through(void **state)
     };
     struct tt_conf conf;
     rd_kafka_conf_t *rk;
-    char errstr[512], buf[256];
+    char buf[256];
 
     (void)state;
     conf_with(&conf, sets, (int)(sizeof(sets) / sizeof(sets[0])));
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                       errstr, sizeof(errstr)),
-                     TT_ERR_OK);
+    rk = role_ok(&conf, TT_KCONF_PRODUCER);
     get(rk, "socket.timeout.ms", buf, sizeof(buf));
     assert_string_equal(buf, "12345");
     get(rk, "security.protocol", buf, sizeof(buf));
@@ -228,9 +236,7 @@ static void test_require(void **state)
 
     (void)state;
     conf_with(&conf, conflicting, 2);
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                       errstr, sizeof(errstr)),
-                     TT_ERR_OK);
+    rk = role_ok(&conf, TT_KCONF_PRODUCER);
     assert_int_equal(req(rk, &conf, TT_KCONF_PRODUCER, "acks", "all", errstr),
                      TT_ERR_CONF);
     assert_non_null(strstr(errstr, "acks=1"));
@@ -250,9 +256,7 @@ static void test_require(void **state)
 
     /* "-1" and "all" are one acks setting to librdkafka */
     conf_with(&conf, agreeing, 2);
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                       errstr, sizeof(errstr)),
-                     TT_ERR_OK);
+    rk = role_ok(&conf, TT_KCONF_PRODUCER);
     assert_int_equal(req(rk, &conf, TT_KCONF_PRODUCER, "acks", "all", errstr),
                      TT_ERR_OK);
     assert_int_equal(req(rk, &conf, TT_KCONF_PRODUCER, "enable.idempotence",
@@ -271,9 +275,7 @@ static void test_default(void **state)
 
     (void)state;
     conf_with(&conf, sets, 1);
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                       errstr, sizeof(errstr)),
-                     TT_ERR_OK);
+    rk = role_ok(&conf, TT_KCONF_PRODUCER);
     assert_int_equal(tt_kconf_default_role(rk, &conf.kafka, TT_KCONF_PRODUCER,
                                            "linger.ms", "5", errstr,
                                            sizeof(errstr)),
@@ -309,9 +311,7 @@ static void test_role_prefixes(void **state)
     conf_with(&conf, sets, (int)(sizeof(sets) / sizeof(sets[0])));
     assert_string_equal(tt_kconf_role_prefix(TT_KCONF_CONSUMER), "consumer.");
 
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_CONSUMER,
-                                       errstr, sizeof(errstr)),
-                     TT_ERR_OK);
+    rk = role_ok(&conf, TT_KCONF_CONSUMER);
     get(rk, "session.timeout.ms", buf, sizeof(buf));
     assert_string_equal(buf, "7000");
     get(rk, "socket.timeout.ms", buf, sizeof(buf));
@@ -323,9 +323,7 @@ static void test_role_prefixes(void **state)
                      TT_ERR_OK);
     rd_kafka_conf_destroy(rk);
 
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_PRODUCER,
-                                       errstr, sizeof(errstr)),
-                     TT_ERR_OK);
+    rk = role_ok(&conf, TT_KCONF_PRODUCER);
     get(rk, "socket.timeout.ms", buf, sizeof(buf));
     assert_string_equal(buf, "22000");
     /* the consumer-only property was not set on the producer */
@@ -345,9 +343,7 @@ static void test_role_prefixes(void **state)
                      TT_ERR_CONF);
     rd_kafka_conf_destroy(rk);
 
-    assert_int_equal(tt_kconf_new_role(&rk, &conf.kafka, TT_KCONF_ADMIN,
-                                       errstr, sizeof(errstr)),
-                     TT_ERR_OK);
+    rk = role_ok(&conf, TT_KCONF_ADMIN);
     get(rk, "socket.timeout.ms", buf, sizeof(buf));
     assert_string_equal(buf, "33000");
     rd_kafka_conf_destroy(rk);
