@@ -75,21 +75,6 @@ static void usage(FILE *out)
             "  -h, --help             show this help\n");
 }
 
-static int parse_size(const char *s, size_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!s || !*s || *s == '-')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end || v > SIZE_MAX)
-        return -1;
-    *out = (size_t)v;
-    return 0;
-}
-
 /* Writes the report to `json` (NULL: none; "-": stdout), then flushes
  * stdout.  Returns the exit code. */
 static int write_json(const char *json, const struct tt_bt_result *res,
@@ -172,7 +157,7 @@ int tt_cmd_backtest(int argc, char **argv)
     enum tt_format fmt = TT_FORMAT_AUTO;
     enum tt_log_level level = TT_LOG_INFO;
     bool skip_bad = false, quiet = false;
-    size_t valid_sample = 20000, active_windows = 0;
+    uint64_t valid_sample = 20000, active_windows = 0, v;
     int window = -1;
     double z_bias = 0.0;
     bool have_z_bias = false;
@@ -233,7 +218,7 @@ int tt_cmd_backtest(int argc, char **argv)
             }
             break;
         case OPT_VALID_SAMPLE:
-            if (parse_size(optarg, &valid_sample) != 0) {
+            if (tt_cli_parse_u64(optarg, SIZE_MAX, &valid_sample)) {
                 tt_cli_error("backtest", "bad --valid-sample '%s'", optarg);
                 goto out;
             }
@@ -248,22 +233,16 @@ int tt_cmd_backtest(int argc, char **argv)
         case OPT_NO_WINDOW:
             window = c == OPT_WINDOW;
             break;
-        case OPT_ACTIVE_Z_BIAS: {
-            char *end;
-
-            errno = 0;
-            z_bias = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !(z_bias >= -20.0) ||
-                !(z_bias <= 20.0)) {
+        case OPT_ACTIVE_Z_BIAS:
+            if (tt_cli_parse_double(optarg, -20.0, 20.0, &z_bias)) {
                 tt_cli_error("backtest", "bad --active-z-bias '%s'", optarg);
                 goto out;
             }
             have_z_bias = true;
             break;
-        }
         case OPT_ACTIVE_WINDOWS:
-            if (parse_size(optarg, &active_windows) != 0 ||
-                active_windows < 1 || active_windows > 1000000) {
+            if (tt_cli_parse_u64(optarg, 1000000, &active_windows) ||
+                active_windows < 1) {
                 tt_cli_error("backtest", "bad --active-windows '%s'", optarg);
                 goto out;
             }
@@ -282,16 +261,13 @@ int tt_cmd_backtest(int argc, char **argv)
         case OPT_NO_MODEL_TOPIC:
             model_topic = false;
             break;
-        case OPT_TIMEOUT: {
-            size_t t;
-
-            if (parse_size(optarg, &t) != 0 || t < 1 || t > 86400) {
+        case OPT_TIMEOUT:
+            if (tt_cli_parse_u64(optarg, 86400, &v) || v < 1) {
                 tt_cli_error("backtest", "bad --timeout '%s'", optarg);
                 goto out;
             }
-            lo.timeout_s = (int)t;
+            lo.timeout_s = (int)v;
             break;
-        }
         case 'q':
             quiet = true;
             break;
@@ -354,7 +330,7 @@ int tt_cmd_backtest(int argc, char **argv)
     o.eval.tstar = o.train.tstar;
     o.train_frac = conf.eval.train_frac;
     o.valid_frac = conf.eval.valid_frac;
-    o.valid_sample = valid_sample;
+    o.valid_sample = (size_t)valid_sample;
     o.models = TT_BT_DEFAULT_MODELS;
     if (models &&
         tt_bt_parse_models(models, &o.models, err, sizeof err) != TT_ERR_OK) {

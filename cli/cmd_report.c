@@ -53,8 +53,7 @@ int tt_cmd_report(int argc, char **argv)
     struct tt_cli_opts co;
     const char *out = NULL;
     char errstr[1024];
-    char *end;
-    long v;
+    uint64_t v;
     int c;
 
     tt_report_opts_init(&o);
@@ -74,9 +73,7 @@ int tt_cmd_report(int argc, char **argv)
             o.gnuplot = optarg;
             break;
         case 'T':
-            errno = 0;
-            v = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < 1 || v > 3600) {
+            if (tt_cli_parse_u64(optarg, 3600, &v) || v < 1) {
                 tt_cli_error(CMD, "--timeout takes 1..3600 seconds");
                 return TT_EXIT_USAGE;
             }

@@ -600,7 +600,7 @@ int tt_cmd_retrain(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "c:s:i:f:e:o:nw:qh", longopts, NULL)) !=
            -1) {
-        char *end;
+        uint64_t v;
 
         switch (c) {
         case 'i':
@@ -628,13 +628,12 @@ int tt_cmd_retrain(int argc, char **argv)
             j.warm_start = optarg;
             break;
         case 'V':
-            errno = 0;
-            j.valid_sample = (size_t)strtoull(optarg, &end, 10);
-            if (errno || end == optarg || *end || *optarg == '-') {
+            if (tt_cli_parse_u64(optarg, SIZE_MAX, &v)) {
                 tt_cli_error("retrain", "--valid-sample: not a number: '%s'",
                              optarg);
                 goto out_sets;
             }
+            j.valid_sample = (size_t)v;
             break;
         case 'q':
             quiet = true;

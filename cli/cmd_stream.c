@@ -69,19 +69,6 @@ static void offer_model(void *arg, tt_model_t **m)
         tt_log_warn(fc->log, "stream", "model not offered: %s", errstr);
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
 int tt_cmd_stream(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -106,6 +93,7 @@ int tt_cmd_stream(int argc, char **argv)
     tt_modelsub_t *sub = NULL;
     struct follow_ctx fc;
     int follow = -1;
+    uint64_t v;
     struct tt_cli_opts co;
     char errstr[1024];
     int rc = TT_EXIT_NONE, c;
@@ -125,11 +113,13 @@ int tt_cmd_stream(int argc, char **argv)
             opts.instance_id = optarg;
             break;
         case 'L':
-            if (parse_int(optarg, 0, 600000, &opts.linger_ms)) {
+            if (tt_cli_parse_u64(optarg, 600000, &v)) {
                 tt_cli_error("stream", "--linger-ms: not a number of ms: %s",
                              optarg);
                 rc = TT_EXIT_USAGE;
+                break;
             }
+            opts.linger_ms = (int)v;
             break;
         case 'N':
             opts.create_topics = false;

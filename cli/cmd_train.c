@@ -100,21 +100,6 @@ enum {
     OPT_WARM,
 };
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-    char *end;
-    unsigned long long v;
-
-    if (!s || !*s || *s == '-')
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 int tt_cmd_train(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -242,30 +227,24 @@ int tt_cmd_train(int argc, char **argv)
             window = c == OPT_WINDOW;
             break;
         case OPT_ACTIVE_WINDOWS:
-            if (parse_u64(optarg, &active_windows) || active_windows < 1 ||
-                active_windows > 1000000) {
+            if (tt_cli_parse_u64(optarg, 1000000, &active_windows) ||
+                active_windows < 1) {
                 tt_cli_error("train", "--active-windows: not in 1..1000000: "
                              "'%s'", optarg);
                 goto out;
             }
             break;
-        case OPT_ACTIVE_Z_BIAS: {
-            char *end;
-
-            errno = 0;
-            z_bias = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !(z_bias >= -20.0) ||
-                !(z_bias <= 20.0)) {
+        case OPT_ACTIVE_Z_BIAS:
+            if (tt_cli_parse_double(optarg, -20.0, 20.0, &z_bias)) {
                 tt_cli_error("train", "--active-z-bias: not in -20..20: "
                              "'%s'", optarg);
                 goto out;
             }
             have_z_bias = true;
             break;
-        }
         case OPT_VALID_SAMPLE:
         case OPT_VERSION:
-            if (parse_u64(optarg, &v)) {
+            if (tt_cli_parse_u64(optarg, UINT64_MAX, &v)) {
                 tt_cli_error("train", "--%s: not a number: '%s'",
                              c == OPT_VERSION ? "model-version"
                                               : "valid-sample",

@@ -185,6 +185,22 @@ tt_err_t tt_cli_parse_u64(const char *s, uint64_t max, uint64_t *out)
     return TT_ERR_OK;
 }
 
+tt_err_t tt_cli_parse_double(const char *s, double lo, double hi,
+                             double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || *end != '\0')
+        return TT_ERR_PARSE;
+    if (errno || !(v >= lo) || !(v <= hi))
+        return TT_ERR_RANGE;
+    *out = v;
+    return TT_ERR_OK;
+}
+
 void tt_cli_openblas_fix(int argc, char **argv)
 {
     const char *core = openblas_get_corename(), *want = NULL;

@@ -105,6 +105,13 @@ int tt_cli_opts_load_conf(const struct tt_cli_opts *o, struct tt_conf *conf);
 tt_err_t tt_cli_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
 /*
+ * Parses all of `s` as a decimal number in lo..hi (a NaN is out of range)
+ * into *out.  TT_ERR_PARSE or TT_ERR_RANGE without touching *out.
+ */
+tt_err_t tt_cli_parse_double(const char *s, double lo, double hi,
+                             double *out);
+
+/*
  * The partition count of an existing `topic`, for commands that read one:
  * checks that a broker answers within `timeout_ms` first, so that a missing
  * broker is said as such.  On failure prints the error and returns
