@@ -232,7 +232,8 @@ tt_err_t tt_stream_new(tt_stream_t **sp, const struct tt_conf *conf,
     if ((err = tt_metrics_new(&s->metrics, &conf->metrics, errstr,
                               errstr_size)) ||
         (err = tt_senc_new(&s->codec, errstr, errstr_size)) ||
-        (err = tt_proc_new(&s->proc, &pc, errstr, errstr_size)))
+        (err = tt_proc_new(&s->proc, &pc, errstr, errstr_size)) ||
+        (!s->eos && (err = tt_stream_alo_new(s, &pc, errstr, errstr_size))))
         goto fail;
     s->enc_cap = TT_USTATE_HEADER_SIZE + 4u * TT_MODEL_DIM_MAX +
                  (size_t)TT_USTATE_ITEM_SIZE * hmax + TT_USTATE_CRC_SIZE;
@@ -313,6 +314,7 @@ void tt_stream_destroy(tt_stream_t *s)
     tt_senc_destroy(s->codec);
     tt_metrics_destroy(s->metrics);
     tt_ustate_release(&s->dup_state);
+    tt_stream_alo_release(s);
     free(s->enc);
     free(s->ids);
     free(s->sp);
@@ -632,6 +634,12 @@ tt_err_t tt_stream_run(tt_stream_t *s, char *errstr, size_t errstr_size)
         /* The last batch, then leave the group (its revoke callback
          * commits nothing more: the batch is empty). */
         err = tt_stream_flush(s, errstr, errstr_size);
+    }
+    if (!err && !s->eos) {
+        /* Every batch in flight delivered, its offsets committed. */
+        err = tt_stream_alo_reap(s, true, errstr, errstr_size);
+        if (err == TT_ERR_ABORTED)
+            err = TT_ERR_OK; /* redone by the next start */
     }
     if (!err)
         err = tt_stream_store_flush(s, errstr, errstr_size);

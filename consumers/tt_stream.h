@@ -38,15 +38,24 @@
  * and aborts it at once.  See TXN_TIMEOUT_MS in tt_stream_prod.c.
  *
  * AT LEAST ONCE (kafka.exactly_once = false).  No transactions; idempotent
- * producer; a batch's outputs and changelog records are delivered (all
- * delivery reports in), then its states go to RocksDB, then its offsets are
- * committed.  What it gives up: after a crash, events after the last
- * committed offset are consumed again, and their outputs may be emitted
- * twice (readers of the compacted output topic see the same value again).
- * States stay exact: each history entry keeps the input offset of its
- * event, so an event at or below a user's newest applied offset is skipped;
- * the user's current embedding is then re-emitted once, so that an output
- * lost in the crash is never missing.
+ * producer; batches are pipelined: a batch's outputs and changelog records
+ * are produced and the next batch is processed without waiting for their
+ * delivery (up to ALO_INFLIGHT = 4 batches in flight, each with its own
+ * processor holding its users' new states).  A batch's states go to the
+ * write-back cache (so RocksDB) and its offsets are committed only once
+ * its records and those of every earlier batch are delivered: the store
+ * never holds a state that Kafka lacks.  A failed delivery drops every
+ * batch in flight and rewinds to the committed offsets; their events are
+ * processed again from the same states, so nothing is lost (outputs
+ * delivered before the failure come twice).  What it gives up: after a
+ * crash, or a failed delivery, events after the last committed offset are
+ * consumed again, and their outputs may be emitted twice (readers of the
+ * compacted output topic see the same value again); and a member that
+ * loses its partitions without a revoke (session timeout) may still have
+ * records of them in flight.  States stay exact: each history entry keeps
+ * the input offset of its event, so an event at or below a user's newest
+ * applied offset is skipped; the user's current embedding is then
+ * re-emitted once, so that an output lost in the crash is never missing.
  *
  * PARTITIONS.  An assigned partition is paused, its committed offset read
  * (given, read_committed, only once a previous owner's open transaction

@@ -1,8 +1,10 @@
 /*
  * tt_stream_int: what the files of the stream share: tt_stream.c (setup,
  * loop, batch collection), tt_stream_part.c (rebalances, restores),
- * tt_stream_txn.c (a batch: states, processing, transactions, store) and
- * tt_stream_prod.c (the producer).  One thread: the loop's.
+ * tt_stream_txn.c (a batch: states, processing, transactions, store),
+ * tt_stream_alo.c (at-least-once batches in flight) and tt_stream_prod.c
+ * (the producer).  One thread: the loop's (librdkafka calls the delivery
+ * report and rebalance callbacks on it, inside its polls).
  */
 #ifndef TT_STREAM_INT_H
 #define TT_STREAM_INT_H
@@ -34,6 +36,42 @@ enum msg_kind {
     MSG_OUTPUT = 1,
     MSG_CHANGELOG = 2,
     MSG_DEAD_LETTER = 3,
+};
+
+/* At-least-once batches whose delivery reports are not all in (a ring;
+ * the next batch waits for a free slot).  Each has its own processor,
+ * whose state slots hold its users' new states until it is delivered. */
+#define ALO_INFLIGHT 4
+
+/* Where the newest in-flight state of a user is: batch seq's processor,
+ * user index `user` (seq 0: empty). */
+struct alo_ref {
+    uint64_t seq;
+    int64_t uid;
+    int32_t part;
+    uint32_t user;
+};
+
+/* One partition of an at-least-once batch in flight. */
+struct alo_part {
+    int32_t part;
+    int64_t next;        /* offset after the batch's last message, or -1 */
+    uint32_t cl_sent;    /* changelog records produced, acknowledged */
+    uint32_t cl_acked;
+    int64_t cl_max;      /* highest changelog offset acknowledged, or -1 */
+};
+
+/* An at-least-once batch: processed, its records produced, its states in
+ * the write-back cache; its offsets are committed once it and every
+ * earlier batch are fully delivered. */
+struct alo_batch {
+    uint64_t seq;        /* 0: free slot */
+    bool closed;         /* all its records produced, offsets known */
+    uint32_t pending;    /* records without a delivery report */
+    uint32_t failed;     /* records whose delivery failed */
+    uint32_t n_parts;
+    uint32_t cap_parts;
+    struct alo_part *parts;
 };
 
 /* Per input partition. */
@@ -119,7 +157,23 @@ struct tt_stream_s {
     uint64_t dr_failed;
     char dr_error[256];
 
-    struct tt_proc_stats pstats; /* processor counters already reported */
+    /* At-least-once pipeline: alo_seq is the open batch's sequence number
+     * (its records carry it), alo_done the oldest not yet committed. */
+    struct alo_batch alo[ALO_INFLIGHT];
+    uint64_t alo_seq;
+    uint64_t alo_done;
+    uint64_t alo_waits;     /* times a batch waited for a free slot */
+    /* The processors of the batches in flight (procs[seq % ALO_INFLIGHT];
+     * proc is the open batch's; exactly-once: proc only). */
+    tt_proc_t *procs[ALO_INFLIGHT];
+    uint32_t proc_ix;
+    struct tt_proc_stats pstats_of[ALO_INFLIGHT];
+    /* (partition, user) -> newest in-flight state: open addressing,
+     * linear probing, ov_cap a power of two. */
+    struct alo_ref *ov;
+    uint32_t ov_cap;
+    uint32_t ov_n;
+
     /* CPU seconds of the loop's thread per phase of a batch (logged when
      * the stream stops). */
     double t_collect, t_load, t_proc, t_produce, t_commit, t_store;
@@ -180,6 +234,55 @@ tt_err_t tt_stream_seek(tt_stream_t *s, rd_kafka_topic_partition_list_t *l,
 
 /* Seeks every ready partition back to its committed offset. */
 tt_err_t tt_stream_rewind(tt_stream_t *s, char *errstr, size_t errstr_size);
+
+/* At-least-once: counts one record of the open batch as produced (its
+ * slot opened on the first; a changelog record names its partition). */
+tt_err_t tt_stream_alo_produced(tt_stream_t *s, enum msg_kind kind,
+                                int32_t partition, char *errstr,
+                                size_t errstr_size);
+
+/* At-least-once: the delivery report of a record of batch seq. */
+void tt_stream_alo_report(tt_stream_t *s, uint64_t seq, enum msg_kind kind,
+                          const rd_kafka_message_t *m);
+
+/* At-least-once: the open batch is produced and stored: records its
+ * offsets, opens the next batch (waiting for a free slot) and commits
+ * what is complete.  A failed delivery rewinds: TT_ERR_ABORTED. */
+tt_err_t tt_stream_alo_close(tt_stream_t *s, char *errstr,
+                             size_t errstr_size);
+
+/* At-least-once: serves delivery reports and commits the offsets of the
+ * oldest batches that are fully delivered, in order (asynchronously);
+ * wait_all: waits (bounded) until every closed batch is, and commits
+ * synchronously.  A failed or timed-out delivery recovers (rewind):
+ * TT_ERR_ABORTED. */
+tt_err_t tt_stream_alo_reap(tt_stream_t *s, bool wait_all, char *errstr,
+                            size_t errstr_size);
+
+/* At-least-once: forgets every batch in flight (before a rewind: their
+ * events are read again; late reports of theirs are ignored). */
+void tt_stream_alo_discard(tt_stream_t *s);
+
+/* Frees the slots' memory and the extra processors. */
+void tt_stream_alo_release(tt_stream_t *s);
+
+/* At-least-once: the extra processors and the in-flight index (called
+ * once s->proc exists).  TT_ERR_NOMEM. */
+tt_err_t tt_stream_alo_new(tt_stream_t *s, const struct tt_proc_conf *pc,
+                           char *errstr, size_t errstr_size);
+
+/* At-least-once: the newest state of a user written by a batch in flight,
+ * or NULL (then the cache or store has its newest). */
+const struct tt_user_state *tt_stream_alo_find(tt_stream_t *s, int32_t part,
+                                               int64_t uid);
+
+/* Puts a committed or delivered batch's changed states (proc's) into the
+ * write-back cache (or the store batch), then makes the changelog offsets
+ * it reached (b's, or with b NULL the open batch's partitions') the next
+ * checkpoint; writes to RocksDB when due.  tt_stream_txn.c. */
+tt_err_t tt_stream_store_put(tt_stream_t *s, tt_proc_t *proc,
+                             const struct alo_batch *b, char *errstr,
+                             size_t errstr_size);
 
 /* Produces one message, waiting (bounded) when the local queue is full. */
 tt_err_t tt_stream_produce(tt_stream_t *s, rd_kafka_topic_t *rkt,

@@ -126,6 +126,12 @@ static void on_revoke(tt_stream_t *s, rd_kafka_t *rk,
         /* The open work of the partitions leaving (and of the others, it
          * is one batch) is committed before they are given up. */
         err = tt_stream_flush(s, errstr, sizeof(errstr));
+        /* At-least-once: every batch in flight delivered and committed
+         * (their changelog records must not land after the next owner's). */
+        if (!err && !s->eos)
+            err = tt_stream_alo_reap(s, true, errstr, sizeof(errstr));
+        if (err == TT_ERR_ABORTED)
+            err = TT_ERR_OK; /* rewound: the new owner reads them */
         if (err)
             set_cb_err(s, err, errstr);
     } else {
@@ -134,6 +140,8 @@ static void on_revoke(tt_stream_t *s, rd_kafka_t *rk,
         if (err)
             set_cb_err(s, err, errstr);
         tt_stream_batch_reset(s);
+        if (!s->eos)
+            tt_stream_alo_discard(s);
         s->need_rewind = true;
     }
     /* Their states still only in the write-back cache go to the store

@@ -14,6 +14,10 @@
 #include "consumers/tt_stream_int.h"
 #include "producers/tt_kconf.h"
 
+/* A record's opaque: its kind in the low bits; at-least-once, its batch's
+ * sequence number above them (0 in exactly-once mode). */
+#define MSG_KIND_MASK 3u
+#define MSG_SEQ_SHIFT 2
 /* Longest a produce call waits for room in a full local queue. */
 #define PRODUCE_WAIT_MS 30000
 /*
@@ -38,10 +42,15 @@
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     tt_stream_t *s = opaque;
-    enum msg_kind kind = (enum msg_kind)(uintptr_t)m->_private;
+    uint64_t op = (uint64_t)(uintptr_t)m->_private;
+    enum msg_kind kind = (enum msg_kind)(op & MSG_KIND_MASK);
     struct part *p = NULL;
 
     (void)rk;
+    if (op >> MSG_SEQ_SHIFT) {
+        tt_stream_alo_report(s, op >> MSG_SEQ_SHIFT, kind, m);
+        return;
+    }
     if (kind == MSG_CHANGELOG && m->partition >= 0 &&
         m->partition < s->n_parts)
         p = &s->parts[m->partition];
@@ -183,7 +192,10 @@ tt_err_t tt_stream_produce(tt_stream_t *s, rd_kafka_topic_t *rkt,
                            char *errstr, size_t errstr_size)
 {
     uint64_t t0 = 0;
+    void *op;
 
+    op = (void *)(uintptr_t)((s->eos ? 0 : s->alo_seq << MSG_SEQ_SHIFT) |
+                             (uint64_t)kind);
     for (;;) {
         rd_kafka_resp_err_t kerr;
 
@@ -193,15 +205,17 @@ tt_err_t tt_stream_produce(tt_stream_t *s, rd_kafka_topic_t *rkt,
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                 RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
                 RD_KAFKA_V_HEADERS(hdrs),
-                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)kind), RD_KAFKA_V_END);
+                RD_KAFKA_V_OPAQUE(op), RD_KAFKA_V_END);
         else
             kerr = rd_kafka_producev(
                 s->prod, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                 RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE((void *)val, vlen),
-                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)kind), RD_KAFKA_V_END);
+                RD_KAFKA_V_OPAQUE(op), RD_KAFKA_V_END);
         if (!kerr)
-            return TT_ERR_OK;
+            return s->eos ? TT_ERR_OK
+                          : tt_stream_alo_produced(s, kind, partition, errstr,
+                                                   errstr_size);
         if (kerr != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             if (hdrs)
                 rd_kafka_headers_destroy(hdrs);

@@ -13,8 +13,6 @@
 #include "producers/tt_kconf.h"
 #include "producers/tt_ukey.h"
 
-/* Longest at-least-once waits for a batch's delivery reports. */
-#define DELIVERY_WAIT_MS 60000
 /* Retries of a retriable transaction call before giving up on it. */
 #define TXN_RETRIES 5
 /* Fatal producer errors survived in a row (producer recreated, no batch
@@ -250,8 +248,11 @@ tt_err_t tt_stream_recover(tt_stream_t *s, rd_kafka_resp_err_t code,
         if (err)
             return err;
     } else {
-        tt_log_warn(s->log, "stream", "%s: redoing the batch", msg);
+        tt_log_warn(s->log, "stream", "%s: redoing the batches in flight",
+                    msg);
     }
+    if (!s->eos)
+        tt_stream_alo_discard(s);
     tt_stream_batch_reset(s);
     err = tt_stream_rewind(s, errstr, errstr_size);
     return err ? err : TT_ERR_ABORTED;
@@ -287,6 +288,21 @@ static tt_err_t load_states(tt_stream_t *s, char *errstr, size_t errstr_size)
 
             if (p != part)
                 continue;
+            if (!s->eos) {
+                /* Changed by a batch still in flight: its newest state. */
+                const struct tt_user_state *fl =
+                    tt_stream_alo_find(s, p, uid);
+
+                if (fl) {
+                    err = tt_ustate_copy(st, fl);
+                    if (err)
+                        return tt_errf(err, errstr, errstr_size,
+                                       "user %" PRId64 ": in-flight state "
+                                       "does not fit",
+                                       uid);
+                    continue;
+                }
+            }
             s->ids[n] = uid;
             s->sp[n++] = st;
         }
@@ -468,22 +484,6 @@ static tt_err_t commit_txn(tt_stream_t *s, char *errstr, size_t errstr_size)
     return TT_ERR_OK;
 }
 
-/* At-least-once: wait for every delivery report of the batch. */
-static tt_err_t deliver(tt_stream_t *s, char *errstr, size_t errstr_size)
-{
-    rd_kafka_resp_err_t kerr = rd_kafka_flush(s->prod, DELIVERY_WAIT_MS);
-
-    if (kerr)
-        return tt_errf(TT_ERR_TIMEOUT, errstr, errstr_size,
-                       "delivery: %s after %d ms", rd_kafka_err2str(kerr),
-                       DELIVERY_WAIT_MS);
-    if (s->dr_failed)
-        return tt_errf(TT_ERR_KAFKA, errstr, errstr_size,
-                       "delivery: %" PRIu64 " messages failed, first: %s",
-                       s->dr_failed, s->dr_error);
-    return TT_ERR_OK;
-}
-
 /* Marks every ready partition for a new restore from its checkpoint (the
  * store lost writes that Kafka has). */
 static void resync_all(tt_stream_t *s)
@@ -501,6 +501,9 @@ static void resync_all(tt_stream_t *s)
     if (l->cnt)
         rd_kafka_pause_partitions(s->cons, l);
     rd_kafka_topic_partition_list_destroy(l);
+    /* Their offsets are read again when the restores end. */
+    if (!s->eos)
+        tt_stream_alo_discard(s);
 }
 
 /* A store write failed: forget what only memory had, and restore every
@@ -546,22 +549,26 @@ tt_err_t tt_stream_store_flush(tt_stream_t *s, char *errstr,
 }
 
 /*
- * The batch's states into the store.  With the write-back cache they stay
- * dirty in memory and reach RocksDB (with the changelog checkpoints they
- * cover, in one atomic write) at most store_flush_ms later, so that a user
- * seen in many batches is written once; without it, every batch is written
- * at once.  Either way the store never runs ahead of its checkpoint: a
- * crash only means a longer changelog replay.
+ * A batch's changed states into the store.  With the write-back cache they
+ * stay dirty in memory and reach RocksDB (with the changelog checkpoints
+ * they cover, in one atomic write) at most store_flush_ms later, so that a
+ * user seen in many batches is written once; without it, every batch is
+ * written at once.  Either way the store never runs ahead of its
+ * checkpoint: a crash only means a longer changelog replay.  Only states
+ * whose records Kafka has (committed transaction, or delivered) come here,
+ * so the store never holds a state that Kafka lacks.
  */
-static tt_err_t store_write(tt_stream_t *s, char *errstr, size_t errstr_size)
+tt_err_t tt_stream_store_put(tt_stream_t *s, tt_proc_t *proc,
+                             const struct alo_batch *b, char *errstr,
+                             size_t errstr_size)
 {
-    size_t n_users = tt_proc_n_users(s->proc), n_dirty = 0;
+    size_t n_users = tt_proc_n_users(proc), n_dirty = 0;
     struct tt_ucache_stats cs;
     uint64_t flush_ns = (uint64_t)s->opts.store_flush_ms * 1000000u;
     tt_err_t err = TT_ERR_OK;
 
     for (size_t i = 0; i < n_users; i++)
-        n_dirty += tt_proc_user_dirty(s->proc, i);
+        n_dirty += tt_proc_user_dirty(proc, i);
     if (s->cache) {
         tt_ucache_stats(s->cache, &cs);
         if (cs.dirty + n_dirty > cs.capacity) {
@@ -575,9 +582,9 @@ static tt_err_t store_write(tt_stream_t *s, char *errstr, size_t errstr_size)
     for (size_t i = 0; i < n_users && !err; i++) {
         int32_t part;
         int64_t uid;
-        const struct tt_user_state *st = tt_proc_user(s->proc, i, &part, &uid);
+        const struct tt_user_state *st = tt_proc_user(proc, i, &part, &uid);
 
-        if (!tt_proc_user_dirty(s->proc, i))
+        if (!tt_proc_user_dirty(proc, i))
             continue;
         if (s->cache)
             err = tt_ucache_put(s->cache, part, uid, st, errstr, errstr_size);
@@ -587,13 +594,22 @@ static tt_err_t store_write(tt_stream_t *s, char *errstr, size_t errstr_size)
     }
     if (err)
         return store_failed(s, err, errstr, errstr_size);
-    for (size_t k = 0; k < s->n_batch_parts; k++) {
+    /* Only a fully acknowledged changelog moves the checkpoint (an older
+     * one is always safe: records are full states), and only once the
+     * states it covers are in: here, after the puts. */
+    for (size_t k = 0; !b && k < s->n_batch_parts; k++) {
         struct part *p = &s->parts[s->batch_parts[k]];
 
-        /* Only a fully acknowledged changelog moves the checkpoint; an
-         * older checkpoint is always safe (records are full states). */
         if (p->cl_sent > 0 && p->cl_acked == p->cl_sent && p->cl_max >= 0)
             p->ckpt_pending = p->cl_max + 1;
+    }
+    for (uint32_t k = 0; b && k < b->n_parts; k++) {
+        const struct alo_part *ap = &b->parts[k];
+        struct part *p = &s->parts[ap->part];
+
+        if (ap->cl_sent > 0 && ap->cl_acked == ap->cl_sent &&
+            ap->cl_max >= 0 && ap->cl_max + 1 > p->ckpt_pending)
+            p->ckpt_pending = ap->cl_max + 1;
     }
     if (s->cache) {
         tt_ucache_stats(s->cache, &cs);
@@ -610,25 +626,27 @@ static void account(tt_stream_t *s)
     size_t n_out;
     const struct tt_proc_out *outs = tt_proc_outputs(s->proc, &n_out);
     int64_t now = tt_time_wall_ms();
+    struct tt_proc_stats *was = &s->pstats_of[s->proc_ix];
 
     tt_proc_stats(s->proc, &ps);
-    tt_metrics_add(s->metrics, TT_M_APPLIED, ps.applied - s->pstats.applied);
+    tt_metrics_add(s->metrics, TT_M_APPLIED, ps.applied - was->applied);
     tt_metrics_add(s->metrics, TT_M_DUPLICATES,
-                   ps.duplicates - s->pstats.duplicates);
+                   ps.duplicates - was->duplicates);
     tt_metrics_add(s->metrics, TT_M_UNKNOWN_ITEMS,
-                   ps.unknown_items - s->pstats.unknown_items);
+                   ps.unknown_items - was->unknown_items);
     tt_metrics_add(s->metrics, TT_M_RECOMPUTES,
-                   ps.recomputes - s->pstats.recomputes);
-    tt_metrics_add(s->metrics, TT_M_GRU_STEPS, ps.steps - s->pstats.steps);
+                   ps.recomputes - was->recomputes);
+    tt_metrics_add(s->metrics, TT_M_GRU_STEPS, ps.steps - was->steps);
     tt_metrics_add(s->metrics, TT_M_BATCHES, 1);
-    s->pstats = ps;
+    *was = ps;
     for (size_t i = 0; i < n_out; i++) {
         int64_t ts = s->ev_ts[outs[i].in];
 
         if (outs[i].applied && ts > 0)
             tt_metrics_observe_latency(s->metrics, (double)(now - ts), 1);
     }
-    for (size_t k = 0; k < s->n_batch_parts; k++)
+    /* At-least-once: once delivered (tt_stream_alo_close). */
+    for (size_t k = 0; k < s->n_batch_parts && s->eos; k++)
         s->parts[s->batch_parts[k]].committed =
             s->parts[s->batch_parts[k]].next;
 }
@@ -637,12 +655,17 @@ tt_err_t tt_stream_flush(tt_stream_t *s, char *errstr, size_t errstr_size)
 {
     const struct tt_proc_view *v = tt_mhold_view(s->mhold);
     bool recovered = false;
+    uint32_t failures;
     tt_err_t err;
 
     uint64_t t0 = tt_stream_cpu_ns(), t1, t2, t3, w0 = tt_time_mono_ns(), w1;
 
-    if (s->n_msgs == 0)
-        return TT_ERR_OK;
+    if (s->n_msgs == 0) {
+        /* At-least-once: commit what was delivered meanwhile. */
+        err = s->eos ? TT_ERR_OK
+                     : tt_stream_alo_reap(s, false, errstr, errstr_size);
+        return err == TT_ERR_ABORTED ? TT_ERR_OK : err;
+    }
     err = load_states(s, errstr, errstr_size);
     t1 = tt_stream_cpu_ns();
     if (!err)
@@ -662,12 +685,10 @@ tt_err_t tt_stream_flush(tt_stream_t *s, char *errstr, size_t errstr_size)
     if (!err && s->eos) {
         err = commit_txn(s, errstr, errstr_size);
         recovered = true; /* commit_txn recovers by itself */
-    } else if (!err) {
-        err = deliver(s, errstr, errstr_size);
     }
     if (!recovered && (err == TT_ERR_KAFKA || err == TT_ERR_TIMEOUT)) {
-        /* Produce or delivery failed: nothing of the batch reached the
-         * store or the offsets (outputs already delivered may come twice in
+        /* Produce failed: nothing of the batch reached the store or the
+         * offsets (outputs already delivered may come twice in
          * at-least-once mode). */
         char msg[512];
 
@@ -683,19 +704,21 @@ tt_err_t tt_stream_flush(tt_stream_t *s, char *errstr, size_t errstr_size)
     t1 = tt_stream_cpu_ns();
     s->t_commit += tt_time_secs(t3, t1);
     s->w_commit += tt_time_secs(w1, tt_time_mono_ns());
-    err = store_write(s, errstr, errstr_size);
+    failures = s->store_failures;
+    /* At-least-once: once delivered (tt_stream_alo.c). */
+    err = s->eos ? tt_stream_store_put(s, s->proc, NULL, errstr, errstr_size)
+                 : TT_ERR_OK;
     s->t_store += tt_time_secs(t1, tt_stream_cpu_ns());
     if (err)
         return err;
-    if (!s->eos) {
-        rd_kafka_topic_partition_list_t *l = batch_offsets(s);
-
-        /* Asynchronous: a lost commit only means replayed (skipped)
-         * events after a crash. */
-        rd_kafka_commit(s->cons, l, 1);
-        rd_kafka_topic_partition_list_destroy(l);
-    }
     account(s);
+    if (!s->eos && s->store_failures <= failures) {
+        /* Not waiting for the delivery: offsets are committed once the
+         * batch and those before it are delivered. */
+        err = tt_stream_alo_close(s, errstr, errstr_size);
+        if (err && err != TT_ERR_ABORTED)
+            return err;
+    }
     tt_stream_batch_reset(s);
     s->w_batch += tt_time_secs(w0, tt_time_mono_ns());
     return TT_ERR_OK;
