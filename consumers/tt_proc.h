@@ -24,7 +24,7 @@
  *             hops an event extends the window: one step from the stored
  *             h (none for an unknown item); at a hop (every H events) the
  *             user is recomputed over the new window's K - H + 1 events.
- *             About K / H + 1 steps per event instead of K;
+ *             K / H steps per event on average instead of K;
  *   ACTIVE, sliding-window model (info.window, hop 0):
  *             tt_model_user_state() over the retained events: h = phi_u,
  *             then one step of the active GRU per event of the user's last

@@ -25,7 +25,7 @@
  *     otherwise (tt_model_window_start): a window of K - H + 1 .. K events
  *     that restarts every H events, so between hops the state extends by
  *     one step per event and at a hop it is recomputed over K - H + 1
- *     events (about K / H + 1 steps per event; H = K: a tumbling window,
+ *     events (K / H steps per event on average; H = K: a tumbling window,
  *     H = 1: a sliding window over the last K events);
  *   active cell, sliding-window model (info.window, info.hop == 0): h =
  *     phi_u, then one step per item of the user's LAST K known items,

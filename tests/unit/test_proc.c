@@ -614,7 +614,8 @@ static void hop_path(void **st)
         ref_query(m, 0, 2, q);
         assert_memory_equal(o->q, q, sizeof(q));
     }
-    /* about 1 + (K - H + 1) / H = 2.5 steps per active event, not K */
+    /* K / H = 2 steps per active event on average (H - 1 single steps and
+     * a K - H + 1 recompute every H events), not K */
     tt_proc_stats(p, &stats);
     steps = stats.steps;
     assert_true(steps < 40 * 2 + 10);
