@@ -90,6 +90,7 @@ struct opts {
     int flush_every;          /* offline: batches per RocksDB commit */
     bool null;                /* the ceiling: Kafka work only (stream_null.h) */
     long broker_pid;          /* its CPU per event is reported; 0: not */
+    int store_flush_ms;       /* tt_stream_opts.store_flush_ms (0: default) */
 };
 
 struct reader {
@@ -304,9 +305,15 @@ static void *read_outputs(void *arg)
         if (r->latency) {
             struct tt_senc_emb e;
 
-            if (!tt_senc_decode_embedding(codec, m->payload, m->len, &e, emb,
-                                          1024, NULL, 0) &&
-                e.event_time >= r->warm_ms) {
+            /* The null run's records carry no embedding: their timestamp
+             * is the input record's (stream_null.h). */
+            if (r->o->null) {
+                e.event_time = rd_kafka_message_timestamp(m, NULL);
+            } else if (tt_senc_decode_embedding(codec, m->payload, m->len,
+                                                &e, emb, 1024, NULL, 0)) {
+                e.event_time = -1;
+            }
+            if (e.event_time >= r->warm_ms) {
                 uint64_t k = atomic_load(&r->count);
 
                 if (k < r->lat_cap) {
@@ -599,7 +606,7 @@ static void usage(void)
             "  [--tstar T] [--k K] [--phi-every N] [--window|--no-window]\n"
             "  [--hop H]\n"
             "  [--offline [--flush-every BATCHES]] [--null]\n"
-            "  [--broker-pid PID]\n");
+            "  [--broker-pid PID] [--store-flush-ms MS]\n");
     exit(2);
 }
 
@@ -631,6 +638,7 @@ static void parse(int argc, char **argv, struct opts *o)
         {"no-window", 0, NULL, 'W'},  {"offline", 0, NULL, 'o'},
         {"flush-every", 1, NULL, 'F'}, {"hop", 1, NULL, 'J'},
         {"null", 0, NULL, 'N'},       {"broker-pid", 1, NULL, 'G'},
+        {"store-flush-ms", 1, NULL, 'X'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -663,6 +671,7 @@ static void parse(int argc, char **argv, struct opts *o)
         case 'F': o->flush_every = (int)num(optarg); break;
         case 'N': o->null = true; break;
         case 'G': o->broker_pid = (long)num(optarg); break;
+        case 'X': o->store_flush_ms = (int)num(optarg); break;
         default: usage();
         }
     }
@@ -784,6 +793,7 @@ int main(int argc, char **argv)
     memset(&so, 0, sizeof(so));
     so.create_topics = true;
     so.linger_ms = o.linger_ms;
+    so.store_flush_ms = o.store_flush_ms;
     so.instance_id = "bench";
     so.log = tt_log_new(stderr, TT_LOG_INFO);
     broker0 = proc_cpu_s(o.broker_pid);
@@ -883,6 +893,15 @@ int main(int argc, char **argv)
             k = rd.lat_cap;
         if (k == 0)
             die("%s", "latency: no output read");
+        if (getenv("BENCH_LAT_DUMP")) {
+            /* Each output's latency in arrival order, to see when. */
+            FILE *f = fopen(getenv("BENCH_LAT_DUMP"), "w");
+
+            for (uint64_t i = 0; f && i < k; i++)
+                fprintf(f, "%" PRId64 "\n", rd.lat_ms[i]);
+            if (f)
+                fclose(f);
+        }
         qsort(rd.lat_ms, k, sizeof(int64_t), cmp64);
         printf("latency over %" PRIu64 " outputs at %.0f ev/s: p50 %" PRId64
                " ms, p90 %" PRId64 " ms, p99 %" PRId64 " ms, p99.9 %" PRId64

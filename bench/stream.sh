@@ -14,7 +14,13 @@
 #      both modes, Zipf users
 #   3. the stream thread's CPU per event without Kafka (bench_stream
 #      --offline), window model and one without the window
-# and prints the medians (min-max) over the runs.  The model (TT_BENCH_MODEL)
+#   4. the ceiling in the same rounds: bench_stream --null (the stream's
+#      Kafka clients and configuration, one 300-byte record per input, no
+#      state, no model), throughput and latency, both modes; the stream's
+#      throughput is also given as a ratio of it
+# and prints the medians (min-max) over the runs, with the broker's CPU per
+# event (from /proc/<broker pid>/stat: scripts/kafka's pid file, or
+# TT_BENCH_BROKER_PID with TT_BENCH_BROKERS).  The model (TT_BENCH_MODEL)
 # is by default what `twotime train` writes: a window model, t* = 100, K = 50
 # (conf/twotime.conf), with a phi_u for every user (as when the heavy users
 # were in the training data).  Everything (broker included) shares the machine: on a small box the
@@ -44,6 +50,12 @@ else
         started=1
     fi
 fi
+bpid=${TT_BENCH_BROKER_PID:-}
+if [ -z "$bpid" ] && [ -z "${TT_BENCH_BROKERS:-}" ]; then
+    pidf=${TT_KAFKA_DIR:-$top/.cache/kafka-run/$port}/broker.pid
+    [ -f "$pidf" ] && bpid=$(cat "$pidf")
+fi
+bargs=${bpid:+--broker-pid $bpid}
 logs=$build/bench-stream-logs
 results=$logs/results.txt
 mkdir -p "$logs"
@@ -63,7 +75,8 @@ run() {
     log=$logs/$name.$(grep -c "^$name " "$results" || true).log
     # shellcheck disable=SC2086
     OPENBLAS_NUM_THREADS=1 "$build/bench/bench_stream" --brokers "$brokers" \
-        --dim 64 --state-dir "${TMPDIR:-/tmp}" $model $extra "$@" >"$log" 2>&1 ||
+        --dim 64 --state-dir "${TMPDIR:-/tmp}" $model $extra $bargs "$@" \
+        >"$log" 2>&1 ||
         { echo "bench_stream $* failed, see $log" >&2; return 1; }
     grep '^result:' "$log" | sed "s/^result:/$name/" >>"$results"
     echo "  $name: $(grep '^result:' "$log" | cut -d' ' -f2-)" \
@@ -79,12 +92,26 @@ for r in $(seq 1 "$runs"); do
             --zipf 1.0
         run "$mode-latency" --mode $mode --rate 10000 --seconds "$seconds" \
             --user-cache 100000 --zipf 1.0
+        run "null-$mode-zipf" --null --mode $mode --events "$events" --zipf 1.0
+        run "null-$mode-latency" --null --mode $mode --rate 10000 \
+            --seconds "$seconds" --zipf 1.0
     done
     run offline-window --offline --events 200000 --zipf 1.0 \
         --user-cache 100000 --batch-max 5000 --window
     run offline-nowindow --offline --events 200000 --zipf 1.0 \
         --user-cache 100000 --batch-max 5000 --no-window
 done
+
+# ratio A B KEY: median over the rounds of A's KEY / B's KEY (same round)
+ratio() {
+    paste -d' ' <(grep "^$1 " "$results" | tr ' ' '\n' | sed -n "s/^$3=//p") \
+        <(grep "^$2 " "$results" | tr ' ' '\n' | sed -n "s/^$3=//p") |
+        awk '$2 > 0 { print $1 / $2 }' | sort -g |
+        awk '{ v[NR] = $1 } END {
+            if (NR == 0) { printf "-"; exit }
+            printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        }'
+}
 
 # stat NAME KEY [FMT]: median (min-max) of field KEY over the rows of NAME
 stat() {
@@ -101,26 +128,35 @@ echo
 echo "d = 64, $(nproc) cores shared with the broker; model: $model $extra"
 echo "medians over $runs runs (min-max); load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-printf '| %-15s | %-8s | %-28s | %-29s |\n' mode users \
-    "events/s end to end" "events/s first to last output"
-printf '|%s|%s|%s|%s|\n' ----------------- ---------- \
-    ------------------------------ -------------------------------
+printf '| %-20s | %-8s | %-26s | %-28s | %-16s | %-18s |\n' mode users \
+    "events/s end to end" "events/s first to last output" \
+    "of null (steady)" "broker CPU us/ev"
+printf '|%s|%s|%s|%s|%s|%s|\n' ---------------------- ---------- \
+    ---------------------------- ------------------------------ \
+    ------------------ --------------------
 for mode in alos eos; do
+    name=$([ $mode = eos ] && echo exactly-once || echo at-least-once)
     for dist in uniform zipf; do
-        printf '| %-15s | %-8s | %-28s | %-29s |\n' \
-            "$([ $mode = eos ] && echo exactly-once || echo at-least-once)" \
-            "$dist" "$(stat "$mode-$dist" events_per_s)" \
-            "$(stat "$mode-$dist" steady_per_s)"
+        printf '| %-20s | %-8s | %-26s | %-28s | %-16s | %-18s |\n' \
+            "$name" "$dist" "$(stat "$mode-$dist" events_per_s)" \
+            "$(stat "$mode-$dist" steady_per_s)" \
+            "$(ratio "$mode-$dist" "null-$mode-zipf" steady_per_s)" \
+            "$(stat "$mode-$dist" broker_us %.2f)"
     done
+    printf '| %-20s | %-8s | %-26s | %-28s | %-16s | %-18s |\n' \
+        "null, $name" zipf "$(stat "null-$mode-zipf" events_per_s)" \
+        "$(stat "null-$mode-zipf" steady_per_s)" 1 \
+        "$(stat "null-$mode-zipf" broker_us %.2f)"
 done
 echo
 printf '| %-15s | %-18s | %-18s | %-18s | %-18s |\n' \
     "mode (10k ev/s)" "p50 ms" "p99 ms" "p99.9 ms" "max ms"
 printf '|%s|%s|%s|%s|%s|\n' ----------------- -------------------- \
     -------------------- -------------------- --------------------
-for mode in alos eos; do
+for mode in alos eos null-alos null-eos; do
     printf '| %-15s | %-18s | %-18s | %-18s | %-18s |\n' \
-        "$([ $mode = eos ] && echo exactly-once || echo at-least-once)" \
+        "$(case $mode in eos) echo exactly-once ;; alos) echo at-least-once ;;
+            null-eos) echo "null, EOS" ;; *) echo "null, ALO" ;; esac)" \
         "$(stat "$mode-latency" p50)" "$(stat "$mode-latency" p99)" \
         "$(stat "$mode-latency" p999)" "$(stat "$mode-latency" max)"
 done

@@ -11,7 +11,8 @@
  * consume batches closed like the stream's (kafka.batch_max messages, or
  * the queue drained, or kafka.batch_ms) and produce one NULL_RECORD-byte
  * record per input (about an embedding record plus a share of changelog
- * bytes) to the output topic, keyed like the input.  Exactly-once: each
+ * bytes) to the output topic, keyed like the input, with the input
+ * record's timestamp (what the latency reader measures from).  Exactly-once: each
  * batch is one transaction with its offsets.  At-least-once: delivery is
  * never waited for and each batch's offsets are committed asynchronously
  * at once (no delivery tracking at all: an upper bound for the stream's
@@ -215,10 +216,15 @@ static void *null_main(void *arg)
                     goto out;
                 }
             }
-            while (rd_kafka_produce(out, RD_KAFKA_PARTITION_UA,
-                                    RD_KAFKA_MSG_F_COPY, val, sizeof(val),
-                                    m->key, m->key_len, NULL) != 0)
-                rd_kafka_poll(prod, 5); /* queue full */
+            while (rd_kafka_producev(
+                       prod, RD_KAFKA_V_RKT(out),
+                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                       RD_KAFKA_V_KEY(m->key, m->key_len),
+                       RD_KAFKA_V_VALUE(val, sizeof(val)),
+                       RD_KAFKA_V_TIMESTAMP(
+                           rd_kafka_message_timestamp(m, NULL)),
+                       RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                rd_kafka_poll(prod, 5);
             next[m->partition] = m->offset + 1;
             rd_kafka_message_destroy(m);
             n++;

@@ -665,8 +665,17 @@ tt_err_t tt_stream_run(tt_stream_t *s, char *errstr, size_t errstr_size)
                 s->t_collect, s->t_load, s->t_proc, s->t_produce,
                 s->eos ? "commit" : "delivery", s->t_commit, s->t_store);
     tt_log_info(s->log, "stream",
-                "wall time: batches %.2f s, of which %s %.2f s",
-                s->w_batch, s->eos ? "commit" : "delivery", s->w_commit);
+                "wall time: batches %.2f s, of which %s %.2f s; %" PRIu64
+                " RocksDB writes, %.1f ms mean, %.1f ms longest",
+                s->w_batch, s->eos ? "commit" : "waits for delivery",
+                s->w_commit, s->n_store,
+                s->n_store ? s->w_store * 1e3 / (double)s->n_store : 0.0,
+                s->w_store_max * 1e3);
+    if (!s->eos)
+        tt_log_info(s->log, "stream",
+                    "at-least-once: %" PRIu64 " of %" PRIu64
+                    " batches waited for one in flight",
+                    s->alo_waits, s->alo_seq);
     tt_log_info(s->log, "stream", "stopped%s%s", err ? ": " : "",
                 err ? errstr : "");
     return err ? err : err2;

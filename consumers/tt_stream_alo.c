@@ -405,9 +405,12 @@ tt_err_t tt_stream_alo_close(tt_stream_t *s, char *errstr,
     /* The next batch's slot (and processor) must be free before it takes
      * anything. */
     if (slot(s, s->alo_seq)->seq != 0) {
+        uint64_t w0 = tt_time_mono_ns();
+
         s->alo_waits++;
         err = wait_popped(s, s->alo_seq - ALO_INFLIGHT, false, errstr,
                           errstr_size);
+        s->w_commit += tt_time_secs(w0, tt_time_mono_ns());
     } else {
         err = pop(s, false, errstr, errstr_size);
     }

@@ -178,6 +178,8 @@ struct tt_stream_s {
      * the stream stops). */
     double t_collect, t_load, t_proc, t_produce, t_commit, t_store;
     double w_commit, w_batch; /* wall seconds: commit/delivery, whole flush */
+    double w_store, w_store_max; /* wall seconds of the RocksDB writes */
+    uint64_t n_store;
     uint64_t last_tick;
 };
 

@@ -531,6 +531,8 @@ tt_err_t tt_stream_store_flush(tt_stream_t *s, char *errstr,
                                size_t errstr_size)
 {
     tt_err_t err = TT_ERR_OK;
+    uint64_t w0 = tt_time_mono_ns();
+    double w;
 
     for (int32_t p = 0; p < s->n_parts && !err; p++)
         if (s->parts[p].ckpt_pending >= 0)
@@ -545,6 +547,11 @@ tt_err_t tt_stream_store_flush(tt_stream_t *s, char *errstr,
         s->parts[p].ckpt_pending = -1;
     s->store_failures = 0;
     s->last_store_flush = tt_time_mono_ns();
+    w = tt_time_secs(w0, s->last_store_flush);
+    s->w_store += w;
+    s->n_store++;
+    if (w > s->w_store_max)
+        s->w_store_max = w;
     return TT_ERR_OK;
 }
 
