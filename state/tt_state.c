@@ -149,11 +149,29 @@ tt_err_t tt_state_part_cf(tt_state_t *st, int32_t partition, bool create,
     return TT_ERR_OK;
 }
 
-static void set_options(tt_state_t *st, const struct tt_conf_state *conf)
+/* Options the C API has no setter for, by name. */
+#define HINT_OPTIONS                                                           \
+    "memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.1"
+
+static tt_err_t set_options(tt_state_t *st, const struct tt_conf_state *conf,
+                            char *errstr, size_t errstr_size)
 {
     uint64_t wb = (uint64_t)conf->write_buffer_mb * MB;
     uint64_t per_cf = wb / 2 > MB ? wb / 2 : MB;
     rocksdb_options_t *o = st->opts;
+    char *rerr = NULL;
+
+    /* Memtable inserts keep a hint of where the last key with the same
+     * first byte went (all user keys start with 'u') and, for a key after
+     * it, search again only the skip-list levels the hint does not cover
+     * (without it RocksDB searches from the top whenever the key is not
+     * next to the previous one).  The write-back cache writes each commit's
+     * users in key order (tt_ucache_commit).  Callgrind, bench_stream
+     * --offline: memtable inserts 1.27 -> 0.79 G instructions. */
+    rocksdb_get_options_from_string(o, HINT_OPTIONS, o, &rerr);
+    if (rerr)
+        return tt_state_rocks_err(&rerr, errstr, errstr_size,
+                                  "state: options %s", HINT_OPTIONS);
 
     rocksdb_options_set_create_if_missing(o, 1);
     rocksdb_options_set_create_missing_column_families(o, 1);
@@ -181,6 +199,14 @@ static void set_options(tt_state_t *st, const struct tt_conf_state *conf)
      * test_fault_state disk_full. */
     rocksdb_options_set_info_log_level(o, 4 /* FATAL_LEVEL */);
     rocksdb_options_set_max_log_file_size(o, 8 * MB);
+    /* A bloom filter over each memtable's whole keys: the lookup of a user
+     * absent from a memtable, most of them, skips the skip-list search
+     * (callgrind, bench_stream --offline: memtable reads 0.80 -> 0.40 G
+     * instructions).  0.5% of the write buffer: 84 KB for the 16 MB
+     * default, ~40 bits per user record of 1 KB; every open partition's
+     * memtable has one. */
+    rocksdb_options_set_memtable_whole_key_filtering(o, 1);
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(o, 0.005);
 
     /* Bloom filters (10 bits/key, ~1% false positives) make the lookup of a
      * new user, the common case for inactive users, cost no data block
@@ -194,6 +220,7 @@ static void set_options(tt_state_t *st, const struct tt_conf_state *conf)
         st->bbto, 1);
     rocksdb_block_based_options_set_format_version(st->bbto, 5);
     rocksdb_options_set_block_based_table_factory(o, st->bbto);
+    return TT_ERR_OK;
 }
 
 tt_err_t tt_state_space_check(const tt_state_t *st, char *errstr,
@@ -374,9 +401,11 @@ tt_err_t tt_state_new(tt_state_t **stp, const struct tt_conf_state *conf,
     st->ksz = calloc(TT_STATE_GET_CHUNK, sizeof(*st->ksz));
     st->vals = calloc(TT_STATE_GET_CHUNK, sizeof(*st->vals));
     st->errs = calloc(TT_STATE_GET_CHUNK, sizeof(*st->errs));
+    st->order = calloc(TT_STATE_GET_CHUNK, sizeof(*st->order));
+    st->pos = calloc(TT_STATE_GET_CHUNK, sizeof(*st->pos));
     if (!st->path || !st->opts || !st->bbto || !st->cache || !st->ropts ||
         !st->wopts || !st->keys || !st->keyp || !st->ksz || !st->vals ||
-        !st->errs) {
+        !st->errs || !st->order || !st->pos) {
         err = tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "state: no memory");
         goto out_destroy;
     }
@@ -385,7 +414,9 @@ tt_err_t tt_state_new(tt_state_t **stp, const struct tt_conf_state *conf,
         st->ksz[i] = TT_USTATE_USER_KEY_SIZE;
     }
     rocksdb_writeoptions_set_sync(st->wopts, 0);
-    set_options(st, conf);
+    err = set_options(st, conf, errstr, errstr_size);
+    if (err)
+        goto out_destroy;
     /* Room for two memtables to flush, plus logs and manifest. */
     st->reserve = 2 * (uint64_t)conf->write_buffer_mb * MB + 4 * MB;
     if (mkdir(st->path, 0755) != 0 && errno != EEXIST) {
@@ -463,6 +494,8 @@ void tt_state_destroy(tt_state_t *st)
     free(st->ksz);
     free(st->vals);
     free(st->errs);
+    free(st->order);
+    free(st->pos);
     free(st->path);
     pthread_mutex_destroy(&st->lock);
     free(st);
@@ -481,6 +514,17 @@ static tt_err_t decode_found(const char *v, size_t vlen, int32_t partition,
                 "state: partition %" PRId32 " user %" PRId64 ": %s",
                 partition, user_id, msg);
     return rc;
+}
+
+/* Order of two request indices by user id, then index (qsort_r). */
+static int id_order(const void *pa, const void *pb, void *arg)
+{
+    const int64_t *ids = arg;
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+
+    if (ids[a] != ids[b])
+        return ids[a] < ids[b] ? -1 : 1;
+    return (a > b) - (a < b);
 }
 
 tt_err_t tt_state_get_many(tt_state_t *st, int32_t partition, size_t n,
@@ -509,12 +553,22 @@ tt_err_t tt_state_get_many(tt_state_t *st, int32_t partition, size_t n,
     for (size_t off = 0; off < n; off += TT_STATE_GET_CHUNK) {
         size_t m = n - off < TT_STATE_GET_CHUNK ? n - off : TT_STATE_GET_CHUNK;
 
+        /* Keys in key order (ids ascending: the keys are big-endian), so
+         * that RocksDB need not sort them with its comparator. */
         for (size_t i = 0; i < m; i++)
-            tt_ustate_user_key(st->keys[i], user_ids[off + i]);
+            st->order[i] = (uint32_t)i;
+        qsort_r(st->order, m, sizeof(*st->order), id_order,
+                (void *)(user_ids + off));
+        for (size_t k = 0; k < m; k++) {
+            tt_ustate_user_key(st->keys[k], user_ids[off + st->order[k]]);
+            st->pos[st->order[k]] = (uint32_t)k;
+        }
         rocksdb_batched_multi_get_cf(st->db, st->ropts, h, m, st->keyp,
-                                     st->ksz, st->vals, st->errs, false);
-        for (size_t i = 0; i < m; i++) {
-            size_t j = off + i, vlen;
+                                     st->ksz, st->vals, st->errs, true);
+        /* Results in request order, so that errstr names the first bad
+         * user of the request. */
+        for (size_t r = 0; r < m; r++) {
+            size_t i = st->pos[r], j = off + r, vlen;
             const char *v;
 
             if (st->errs[i]) {

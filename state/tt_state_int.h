@@ -53,6 +53,8 @@ struct tt_state_s {
     size_t *ksz;
     rocksdb_pinnableslice_t **vals;
     char **errs;
+    uint32_t *order; /* request index of the i-th key in key order */
+    uint32_t *pos;   /* its inverse: key-order position of request i */
 };
 
 /* TT_ERR_STATE with a message when the file system of the store has less
