@@ -454,6 +454,96 @@ static void test_dirty_bound_rollback_and_failed_commit(void **state)
     tt_state_destroy(st);
 }
 
+/* The commit writes its users sorted by (partition, id), which reorders the
+ * dirty list: a commit that fails after that must still forget exactly the
+ * uncommitted users, and a later commit must write every user. */
+static void test_sorted_commit(void **state)
+{
+    struct fix *f = *state;
+    tt_state_t *st = open_store(f, "db");
+    tt_ucache_t *c;
+    tt_state_batch_t *b;
+    struct tt_user_state s, g[6], want;
+    struct tt_user_state *gp[6];
+    struct tt_ucache_stats cs;
+    tt_err_t status[6];
+    char err[512];
+    const int64_t ids[6] = {7, 3, 9, 1, 5, 2};
+    const int32_t parts[6] = {2, 2, 0, 2, 0, 2};
+
+    assert_int_equal(tt_ucache_new(&c, st, 8, DIM, HIST, err, sizeof(err)), 0);
+    assert_int_equal(tt_state_batch_new(&b, st, err, sizeof(err)), 0);
+    assert_int_equal(tt_ustate_init(&s, DIM, HIST), 0);
+    assert_int_equal(tt_ustate_init(&want, DIM, HIST), 0);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(tt_ustate_init(&g[i], DIM, HIST), 0);
+        gp[i] = &g[i];
+    }
+    /* User 4 of partition 0 committed and clean: it must survive. */
+    apply(&s, 40, 0, 0);
+    assert_int_equal(tt_ucache_put(c, 0, 4, &s, err, sizeof(err)), 0);
+    assert_int_equal(tt_ucache_commit(c, b, err, sizeof(err)), 0);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 6; i++) {
+            tt_ustate_reset(&s);
+            for (int k = 0; k <= i + round; k++)
+                apply(&s, ids[i] * 10 + k, k, k);
+            assert_int_equal(
+                tt_ucache_put(c, parts[i], ids[i], &s, err, sizeof(err)), 0);
+        }
+        if (round == 0) {
+            /* Fails after sorting: partition 3 dropped under the batch. */
+            assert_int_equal(
+                tt_state_batch_set_offset(b, 3, 8, err, sizeof(err)), 0);
+            assert_int_equal(tt_state_drop_partition(st, 3, err, sizeof(err)),
+                             0);
+            assert_int_equal(tt_ucache_commit(c, b, err, sizeof(err)),
+                             TT_ERR_STATE);
+            tt_ucache_stats(c, &cs);
+            assert_int_equal(cs.dirty, 0);
+            assert_int_equal(cs.size, 1);
+            for (int i = 0; i < 6; i++) {
+                assert_int_equal(tt_ucache_get_many(c, parts[i], 1, &ids[i],
+                                                    &gp[i], &status[i], err,
+                                                    sizeof(err)),
+                                 0);
+                assert_int_equal(status[i], TT_ERR_NOTFOUND);
+            }
+            continue;
+        }
+        assert_int_equal(tt_ucache_commit(c, b, err, sizeof(err)), 0);
+    }
+    tt_ucache_stats(c, &cs);
+    assert_int_equal(cs.dirty, 0);
+    /* Every user in the store itself, as put in the second round. */
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(tt_state_get_many(st, parts[i], 1, &ids[i], &gp[i],
+                                           &status[i], err, sizeof(err)),
+                         0);
+        assert_int_equal(status[i], TT_ERR_OK);
+        tt_ustate_reset(&want);
+        for (int k = 0; k <= i + 1; k++)
+            apply(&want, ids[i] * 10 + k, k, k);
+        assert_true(tt_ustate_equal(&g[i], &want));
+    }
+    {
+        const int64_t four = 4;
+
+        assert_int_equal(tt_state_get_many(st, 0, 1, &four, &gp[0],
+                                           &status[0], err, sizeof(err)),
+                         0);
+        assert_int_equal(status[0], TT_ERR_OK);
+        assert_int_equal(g[0].count, 1);
+    }
+    for (int i = 0; i < 6; i++)
+        tt_ustate_release(&g[i]);
+    tt_ustate_release(&s);
+    tt_ustate_release(&want);
+    tt_ucache_destroy(c);
+    tt_state_batch_destroy(b);
+    tt_state_destroy(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,6 +551,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_dirty_bound_rollback_and_failed_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sorted_commit, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
