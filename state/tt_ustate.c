@@ -57,18 +57,45 @@ static uint32_t float_bits(float f)
     return u;
 }
 
-static float bits_float(uint32_t u)
-{
-    float f;
-
-    memcpy(&f, &u, sizeof(f));
-    return f;
-}
-
 /* Exponent all ones: infinity or NaN. */
 static bool bits_finite(uint32_t u)
 {
     return (u & 0x7f800000u) != 0x7f800000u;
+}
+
+/* Whether all n values are finite: one branch-free pass the compiler
+ * vectorises (the embedding is most of a record's fixed part). */
+static bool emb_finite(const float *x, uint32_t n)
+{
+    uint32_t bad = 0;
+
+    for (uint32_t i = 0; i < n; i++)
+        bad |= (uint32_t)!bits_finite(float_bits(x[i]));
+    return bad == 0;
+}
+
+/* n floats as little-endian binary32: a copy on little-endian hosts. */
+static void put_floats(uint8_t *p, const float *x, uint32_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, x, (size_t)n * sizeof(float));
+#else
+    for (uint32_t i = 0; i < n; i++)
+        put_u32(p + 4 * (size_t)i, float_bits(x[i]));
+#endif
+}
+
+static void get_floats(float *x, const uint8_t *p, uint32_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(x, p, (size_t)n * sizeof(float));
+#else
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t u = get_u32(p + 4 * (size_t)i);
+
+        memcpy(&x[i], &u, sizeof(u));
+    }
+#endif
 }
 
 static bool caps_valid(uint32_t dim_max, uint32_t hist_cap)
@@ -333,14 +360,16 @@ tt_err_t tt_ustate_encode(const struct tt_user_state *s, uint8_t *buf,
     put_u64(buf + 16, s->model_version);
     put_u64(buf + 24, (uint64_t)s->last_event_ms);
     p = buf + TT_USTATE_HEADER_SIZE;
-    for (uint32_t i = 0; i < s->dim; i++, p += 4) {
-        uint32_t u = float_bits(s->emb[i]);
+    if (!emb_finite(s->emb, s->dim)) {
+        uint32_t i = 0;
 
-        if (!bits_finite(u))
-            return tt_errf(TT_ERR_RANGE, errstr, errstr_size,
-                           "user state: embedding[%u] is not finite", i);
-        put_u32(p, u);
+        while (bits_finite(float_bits(s->emb[i])))
+            i++;
+        return tt_errf(TT_ERR_RANGE, errstr, errstr_size,
+                       "user state: embedding[%u] is not finite", i);
     }
+    put_floats(p, s->emb, s->dim);
+    p += 4 * (size_t)s->dim;
     for (uint32_t i = 0; i < s->hist_len; i++) {
         p = put_varint(p, (uint64_t)s->hist[i].item_id);
         p = put_varint(p, offset_code(s->hist, i));
@@ -409,14 +438,16 @@ tt_err_t tt_ustate_decode(const void *data, size_t len,
         return tt_errf(TT_ERR_CORRUPT, errstr, errstr_size,
                        "user state: negative last event time");
     p += TT_USTATE_HEADER_SIZE;
-    for (uint32_t i = 0; i < dim; i++, p += 4) {
-        uint32_t u = get_u32(p);
+    get_floats(s->emb, p, dim);
+    if (!emb_finite(s->emb, dim)) {
+        uint32_t i = 0;
 
-        if (!bits_finite(u))
-            return tt_errf(TT_ERR_CORRUPT, errstr, errstr_size,
-                           "user state: embedding[%u] is not finite", i);
-        s->emb[i] = bits_float(u);
+        while (bits_finite(float_bits(s->emb[i])))
+            i++;
+        return tt_errf(TT_ERR_CORRUPT, errstr, errstr_size,
+                       "user state: embedding[%u] is not finite", i);
     }
+    p += 4 * (size_t)dim;
     /* A history longer than the buffer keeps its newest entries; the older
      * ones are still parsed, since offsets are chained. */
     if (n > s->hist_cap)

@@ -232,8 +232,11 @@ static void test_versions_and_malformed(void **unused)
     memcpy(b, golden, sizeof(golden)); /* NaN in the embedding */
     memcpy(b + 36, &nan, 4);
     reseal(b, sizeof(golden));
-    assert_int_equal(tt_ustate_decode(b, sizeof(golden), &d, NULL, 0),
+    err[0] = '\0';
+    assert_int_equal(tt_ustate_decode(b, sizeof(golden), &d, err, sizeof(err)),
                      TT_ERR_CORRUPT);
+    assert_non_null(strstr(err, "embedding[1] is not finite"));
+    assert_int_equal(d.dim, 0);
     memcpy(b, golden, sizeof(golden)); /* last event time below -1 */
     b[24] = 0xfe;
     memset(b + 25, 0xff, 7);
@@ -364,8 +367,11 @@ static void test_capacity_bounds(void **unused)
                                       sizeof(err)),
                      TT_ERR_OVERFLOW);
     s.emb[1] = INFINITY;
-    assert_int_equal(tt_ustate_encode(&s, buf, sizeof(buf), &len, NULL, 0),
+    err[0] = '\0';
+    assert_int_equal(tt_ustate_encode(&s, buf, sizeof(buf), &len, err,
+                                      sizeof(err)),
                      TT_ERR_RANGE);
+    assert_non_null(strstr(err, "embedding[1] is not finite"));
     fill_golden(&s);
     s.cell = 3;
     assert_int_equal(tt_ustate_encode(&s, buf, sizeof(buf), &len, NULL, 0),
