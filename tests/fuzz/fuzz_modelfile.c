@@ -41,6 +41,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tt_model_user_step(m, &run, tt_model_item_at(m, i, NULL));
     tt_model_user_query(m, &run, q);
     (void)tt_model_score(m, q, q);
+    {
+        /* the window rules over a short history, anchored anywhere */
+        const float *xs[8];
+        size_t n = 0;
+
+        for (uint32_t i = 0; i < info.n_items && n < 8; i++)
+            xs[n++] = i % 3 == 2 ? NULL : tt_model_item_at(m, i, NULL);
+        tt_model_user_state_at(m, 7, true, xs, NULL, n, 13, &run);
+        (void)tt_model_user_can_step_at(m, &run, 14 + n);
+        (void)tt_model_window_start(m, UINT64_MAX);
+        tt_model_user_query(m, &run, q);
+    }
     tt_model_destroy(m);
     return 0;
 }
