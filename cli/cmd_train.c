@@ -59,9 +59,11 @@ static void usage(FILE *out)
             "                           (train.inactive_all, on by default)\n"
             "      --window, --no-window\n"
             "                           active users: phi_u then the active\n"
-            "                           cell over their last K items (a\n"
-            "                           sliding window; the default), or\n"
-            "                           over every item after the cutoff\n"
+            "                           cell over a window of their last\n"
+            "                           K events (hopping every\n"
+            "                           train.window_hop events; the\n"
+            "                           default), or over every item after\n"
+            "                           the cutoff\n"
             "      --active-windows N   stage 2 K-windows per active user\n"
             "                           [20]\n"
             "      --active-z-bias B    initial update-gate bias of the\n"
@@ -381,7 +383,9 @@ int tt_cmd_train(int argc, char **argv)
            out, (unsigned long long)info.version, info.dim, info.tstar,
            info.k,
            info.gru_all ? "GRU baseline" : (info.plus ? "2TS-Plus" : "2TS"),
-           info.window ? " (window)" : "", info.n_items, info.n_active);
+           info.hop ? " (hopping window)"
+                    : (info.window ? " (sliding window)" : ""),
+           info.n_items, info.n_active);
     if (fflush(stdout) != 0) {
         tt_cli_error("train", "cannot write the output");
         goto out;

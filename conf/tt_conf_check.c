@@ -138,6 +138,21 @@ tt_err_t tt_conf_validate(const struct tt_conf *conf, char *errstr,
                        "active user's state is recomputed from its last K "
                        "items)",
                        conf->state.history_max, m->k);
+    if (conf->train.window_hop > m->k)
+        return tt_errf(TT_ERR_CONF, errstr, errstr_size,
+                       "train.window_hop = %d must be <= model.k = %d (a "
+                       "hopping window holds K - H + 1 .. K events)",
+                       conf->train.window_hop, m->k);
+    /* A drop halves the history (tt_proc RETENTION): a hopping window of up
+     * to K events survives it only if history_max / 2 >= K - 1. */
+    if (conf->train.window_hop >= 0 && conf->state.history_max < 2 * m->k - 2)
+        return tt_errf(TT_ERR_CONF, errstr, errstr_size,
+                       "state.history_max = %d must be >= 2 * model.k - 2 = "
+                       "%d with a hopping window (train.window_hop = %d): "
+                       "the oldest half of a full history is dropped, and "
+                       "the window needs the last K events",
+                       conf->state.history_max, 2 * m->k - 2,
+                       conf->train.window_hop);
     if (!(e->train_frac > 0 && e->valid_frac > 0 &&
           e->train_frac + e->valid_frac < 1))
         return tt_errf(TT_ERR_CONF, errstr, errstr_size,

@@ -435,6 +435,10 @@ static void test_cross_field_rules(void **state)
     expect_invalid((const char *[]){"metrics.bind=", NULL}, "metrics.bind");
     expect_invalid((const char *[]){"state.history_max=10", NULL},
                    "state.history_max = 10 must be >= model.k = 50");
+    expect_invalid((const char *[]){"state.history_max=97", NULL},
+                   "state.history_max = 97 must be >= 2 * model.k - 2 = 98");
+    expect_invalid((const char *[]){"train.window_hop=51", NULL},
+                   "train.window_hop = 51 must be <= model.k = 50");
     expect_invalid((const char *[]){"kafka.properties.bootstrap.servers=h:1",
                                     NULL},
                    "set kafka.brokers instead");
