@@ -17,6 +17,12 @@
 /* 1/rank in fixed point: exact integer sums, associative. */
 #define RR_ONE (UINT64_C(1) << 32)
 #define CH_BINS (TT_EVAL_STEPS_MAX + 2)
+/* The negatives of every scored interaction are drawn once, in
+ * tt_eval_new, and kept when they take at most this many bytes: a handle
+ * is run again and again (validation after every training epoch, several
+ * models in a backtest) and the draw (one rng call per negative) cost as
+ * much as the scoring.  Larger slices draw them again in every run. */
+#define NEG_CACHE_MAX (size_t)(32u << 20)
 
 struct tt_eval_s {
     const struct tt_dataset *ds;
@@ -30,6 +36,11 @@ struct tt_eval_s {
     uint32_t *pool_pos;       /* [n_items] index in pool or NO_POS */
     uint64_t *scored;         /* bits over [begin, end); NULL = all */
     size_t n_scored;
+    size_t *scored_before;    /* [words of scored]: set bits before word */
+    /* the negatives of the c-th scored interaction (in position order) at
+     * [c * negatives], dense item indices; one of the two or neither */
+    uint16_t *neg16;
+    uint32_t *neg32;
     /* users with a scored interaction, grouped by shard */
     uint32_t *work;
     size_t shard_off[N_SHARDS + 1];
@@ -202,6 +213,93 @@ bool tt_eval_is_scored(const tt_eval_t *ev, size_t j)
     return is_scored(ev, j);
 }
 
+/* The index of scored position p among the scored ones. */
+static inline size_t scored_index(const tt_eval_t *ev, size_t p)
+{
+    size_t i = p - ev->begin, w = i / 64;
+    uint64_t below;
+
+    if (!ev->scored)
+        return i;
+    below = ev->scored[w] & ((UINT64_C(1) << (i % 64)) - 1);
+    return ev->scored_before[w] + (size_t)__builtin_popcountll(below);
+}
+
+/* The negatives of scored position p into out (from the cache when there
+ * is one; the same draw either way).  Returns how many. */
+static uint32_t negatives_at(const tt_eval_t *ev, size_t p, struct nset *set,
+                             uint32_t *out)
+{
+    size_t row;
+    uint32_t k;
+
+    if (!ev->neg16 && !ev->neg32)
+        return draw_negatives(ev, p, set, out);
+    k = n_neg(ev, ev->ds->item[p]);
+    row = scored_index(ev, p) * ev->opts.negatives;
+    if (ev->neg32) {
+        memcpy(out, ev->neg32 + row, k * sizeof(*out));
+    } else {
+        const uint16_t *c = ev->neg16 + row;
+
+        for (uint32_t i = 0; i < k; i++)
+            out[i] = c[i];
+    }
+    return k;
+}
+
+/* Draws the negatives of every scored interaction once (NEG_CACHE_MAX).
+ * Only TT_ERR_NOMEM; no cache is no error. */
+static tt_err_t cache_negatives(tt_eval_t *ev)
+{
+    size_t n = ev->end - ev->begin, words = (n + 63) / 64, c = 0;
+    bool narrow = tt_dataset_n_items(ev->ds) <= UINT16_MAX + 1u;
+    size_t width = narrow ? sizeof(uint16_t) : sizeof(uint32_t);
+    struct nset set = {NULL};
+    uint32_t *tmp;
+
+    if (ev->n_scored == 0 ||
+        ev->n_scored > NEG_CACHE_MAX / width / ev->opts.negatives)
+        return TT_ERR_OK;
+    if (ev->scored) {
+        ev->scored_before = malloc(words * sizeof(*ev->scored_before));
+        if (!ev->scored_before)
+            return TT_ERR_NOMEM;
+        for (size_t w = 0, before = 0; w < words; w++) {
+            ev->scored_before[w] = before;
+            before += (size_t)__builtin_popcountll(ev->scored[w]);
+        }
+    }
+    tmp = malloc((size_t)ev->opts.negatives * sizeof(*tmp));
+    if (narrow)
+        ev->neg16 = malloc(ev->n_scored * ev->opts.negatives * width);
+    else
+        ev->neg32 = malloc(ev->n_scored * ev->opts.negatives * width);
+    if (!tmp || (!ev->neg16 && !ev->neg32) || nset_init(&set, ev->n_pool)) {
+        free(tmp);
+        free(set.bits);
+        return TT_ERR_NOMEM;
+    }
+    for (size_t p = ev->begin; p < ev->end; p++) {
+        uint32_t k;
+        size_t row;
+
+        if (!is_scored(ev, p))
+            continue;
+        k = draw_negatives(ev, p, &set, tmp);
+        row = c++ * ev->opts.negatives;
+        if (narrow)
+            for (uint32_t i = 0; i < k; i++)
+                ev->neg16[row + i] = (uint16_t)tmp[i];
+        else
+            memcpy(ev->neg32 + row, tmp, k * sizeof(*tmp));
+    }
+    free(tmp);
+    free(set.bits);
+    return TT_ERR_OK;
+}
+
+
 static tt_err_t sample_scored(tt_eval_t *ev)
 {
     size_t n = ev->end - ev->begin, k = ev->opts.max_scored;
@@ -339,6 +437,8 @@ tt_err_t tt_eval_new(tt_eval_t **out, const struct tt_dataset *ds,
     err = sample_scored(ev);
     if (!err)
         err = build_work(ev);
+    if (!err)
+        err = cache_negatives(ev);
     if (err)
         goto fail;
     ev->n_buckets = tt_eval_buckets(opts->tstar, ev->buckets);
@@ -359,6 +459,9 @@ void tt_eval_destroy(tt_eval_t *ev)
     free(ev->pool);
     free(ev->pool_pos);
     free(ev->scored);
+    free(ev->scored_before);
+    free(ev->neg16);
+    free(ev->neg32);
     free(ev->work);
     free(ev->last);
     free(ev);
@@ -401,6 +504,84 @@ struct scratch {
     struct nset set;
 };
 
+/* The end of tt_kern_dot (tt_kern.c) for one row: its fixed pairwise
+ * reduction of the 16 partial sums, then the tail from element i. */
+static inline float dot_finish(float *acc, const float *a, const float *b,
+                               size_t i, size_t n)
+{
+    float s;
+
+    for (int k = 0; k < 8; k++)
+        acc[k] += acc[k + 8];
+    for (int k = 0; k < 4; k++)
+        acc[k] += acc[k + 4];
+    acc[0] += acc[2];
+    acc[1] += acc[3];
+    s = acc[0] + acc[1];
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/*
+ * out[j] = tt_kern_dot(q, x[j], n) for j < 4, bit for bit: every output
+ * takes exactly tt_kern_dot's IEEE operations in its order (16 partial
+ * sums, the same reduction, the same tail); the four rows only interleave,
+ * which gives the CPU four independent addition chains instead of one.
+ */
+TT_KERN_CLONES
+static void dot4(const float *restrict q, const float *restrict x0,
+                 const float *restrict x1, const float *restrict x2,
+                 const float *restrict x3, size_t n, float *out)
+{
+    float a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
+    size_t i = 0;
+
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) {
+            const float qk = q[i + k];
+
+            a0[k] += qk * x0[i + k];
+            a1[k] += qk * x1[i + k];
+            a2[k] += qk * x2[i + k];
+            a3[k] += qk * x3[i + k];
+        }
+    out[0] = dot_finish(a0, q, x0, i, n);
+    out[1] = dot_finish(a1, q, x1, i, n);
+    out[2] = dot_finish(a2, q, x2, i, n);
+    out[3] = dot_finish(a3, q, x3, i, n);
+}
+
+/* s[i] = the score of item neg[i] against q (tt_kern_dot), -infinity for
+ * an item without a vector. */
+static void score_negatives(const struct tt_eval_scorer *sc, const float *q,
+                            const uint32_t *neg, uint32_t k, float *s)
+{
+    const float *const *item = sc->item;
+    uint32_t i = 0;
+
+    for (; i + 4 <= k; i += 4) {
+        const float *x0 = item[neg[i]], *x1 = item[neg[i + 1]];
+        const float *x2 = item[neg[i + 2]], *x3 = item[neg[i + 3]];
+
+        if (i + 12 < k) {
+            for (uint32_t j = i + 8; j < i + 12; j++)
+                if (item[neg[j]])
+                    __builtin_prefetch(item[neg[j]]);
+        }
+        if (x0 && x1 && x2 && x3) {
+            dot4(q, x0, x1, x2, x3, sc->dim, s + i);
+            continue;
+        }
+        for (uint32_t j = i; j < i + 4; j++)
+            s[j] = item[neg[j]] ? tt_kern_dot(q, item[neg[j]], sc->dim)
+                                : -INFINITY;
+    }
+    for (; i < k; i++)
+        s[i] = item[neg[i]] ? tt_kern_dot(q, item[neg[i]], sc->dim)
+                            : -INFINITY;
+}
+
 static void score_one(const tt_eval_t *ev, const struct tt_eval_scorer *sc,
                       struct scratch *w, size_t p, uint32_t bucket, int group,
                       struct acc *a)
@@ -417,14 +598,8 @@ static void score_one(const tt_eval_t *ev, const struct tt_eval_scorer *sc,
 
         sc->query(sc->ctx, w->run, w->q);
         s_true = tt_kern_dot(w->q, xt, sc->dim);
-        k = draw_negatives(ev, p, &w->set, w->neg);
-        for (uint32_t i = 0; i < k; i++) {
-            const float *xn = sc->item[w->neg[i]];
-
-            if (i + 8 < k && sc->item[w->neg[i + 8]])
-                __builtin_prefetch(sc->item[w->neg[i + 8]]);
-            w->s_neg[i] = xn ? tt_kern_dot(w->q, xn, sc->dim) : -INFINITY;
-        }
+        k = negatives_at(ev, p, &w->set, w->neg);
+        score_negatives(sc, w->q, w->neg, k, w->s_neg);
         rank = tt_eval_rank(s_true, w->s_neg, k);
     }
     if (rank > a->max_cand)
