@@ -12,6 +12,7 @@
  * in the backward pass instead of being stored.
  */
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,6 +95,31 @@ static void gather(float *dst, const float *items, uint32_t dim,
 }
 
 /*
+ * tt_softmax_logits(l, n, l) with one exp per logit instead of two (the
+ * exponentials are kept in l between the sum and the normalisation): the
+ * same IEEE operations in the same order, so the same bits.
+ */
+static double offer_softmax(float *l, uint32_t n)
+{
+    const double l0 = l[0];
+    float m = l[0], inv;
+    double s = 0.0;
+
+    for (uint32_t j = 1; j < n; j++)
+        m = l[j] > m ? l[j] : m;
+    for (uint32_t j = 0; j < n; j++)
+        l[j] = l[j] - m;
+    tt_kern_exp(l, l, n);
+    for (uint32_t j = 0; j < n; j++)
+        s += l[j];
+    inv = (float)(1.0 / s);
+    for (uint32_t j = 0; j < n; j++)
+        l[j] = l[j] * inv;
+    l[0] -= 1.0f;
+    return log(s) + (double)m - l0;
+}
+
+/*
  * The sampled softmax of step t for its nt rows with queries q: draws the
  * step's negatives, scores them by one sgemm, and sets dq = scale * dL/dq
  * (the item vectors are frozen, so this is all the backward pass needs).
@@ -133,7 +159,7 @@ static double step_softmax(struct tt_bptt *b, const float *items,
             b->l[n] = lk[j];
             b->map[n++] = j + 1;
         }
-        loss += tt_softmax_logits(b->l, n, b->l);
+        loss += offer_softmax(b->l, n);
         memset(lk, 0, p * sizeof *lk);
         for (uint32_t m = 1; m < n; m++)
             lk[b->map[m] - 1] = b->l[m] * scale;
@@ -157,6 +183,8 @@ double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
     size_t base = 0;
     double loss = 0.0;
     float *dnext = b->dha, *dcur = b->dhb;
+    float *xg = b->xb, *xl = b->lb; /* GRU inputs, 2TS-Plus last items */
+    bool have_x = false;            /* backward: xg holds items[t] */
 
     tt_model_dense_views((float *)dense, dim, b->plus, &psi, &cell[0],
                          &cell[1], &wp);
@@ -172,7 +200,9 @@ double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
         b->nrow[t] = k;
     }
 
-    /* forward */
+    /* forward; the items of step t (xb, the GRU's input) are the 2TS-Plus
+     * "last items" (lb) of step t + 1 for the same rows: one gather, then
+     * the buffers swap */
     for (uint32_t t = 0; t < steps; t++) {
         const uint32_t nt = b->nrow[t];
         float *ht = b->h + base * dim, *dqt = b->dq + base * dim;
@@ -184,31 +214,35 @@ double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
         if (b->plus) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt, d,
                         d, 1.0f, ht, d, wp, d, 0.0f, b->qb, d);
-            if (t > 0) {
-                gather(b->lb, items, dim, seqs, nt, t - 1);
+            if (t > 0)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt,
-                            d, d, 1.0f, b->lb, d, wp + (size_t)dim * dim, d,
+                            d, d, 1.0f, xl, d, wp + (size_t)dim * dim, d,
                             1.0f, b->qb, d);
-            }
             q = b->qb;
         }
         loss += step_softmax(b, items, neg, seqs, t, nt, q, dqt, scale);
         if (t + 1 < steps) {
             const uint32_t n1 = b->nrow[t + 1];
             const size_t o = base * dim;
+            float *tmp = xl;
 
-            gather(b->xb, items, dim, seqs, n1, t);
-            tt_gru_fwd_batch(c, n1, b->xb, ht, ht + (size_t)nt * dim,
+            gather(xg, items, dim, seqs, n1, t);
+            tt_gru_fwd_batch(c, n1, xg, ht, ht + (size_t)nt * dim,
                              b->z + o, b->r + o, b->hh + o, b->rh + o, b->ws);
+            xl = xg; /* items[t] of the n1 rows: step t + 1's last items */
+            xg = tmp;
         }
         base += nt;
     }
 
-    /* backward, dnext = dL/dh_{t+1} of the rows still running at t + 1 */
+    /* backward, dnext = dL/dh_{t+1} of the rows still running at t + 1;
+     * the last items of step t (items[t - 1], nt rows) are the GRU inputs
+     * of step t - 1 (nrow[t] = nt rows): gathered once (have_x) */
     for (uint32_t t = steps; t-- > 0;) {
         const uint32_t nt = b->nrow[t];
         float *ht, *dqt;
         size_t o;
+        bool gathered = false;
 
         base -= nt;
         o = base * dim;
@@ -221,9 +255,10 @@ double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, (int)nt,
                         1.0f, ht, d, dqt, d, 1.0f, gwp, d);
             if (t > 0) {
-                gather(b->lb, items, dim, seqs, nt, t - 1);
+                gather(xl, items, dim, seqs, nt, t - 1);
+                gathered = true;
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d,
-                            (int)nt, 1.0f, b->lb, d, dqt, d, 1.0f,
+                            (int)nt, 1.0f, xl, d, dqt, d, 1.0f,
                             gwp + (size_t)dim * dim, d);
             }
         } else {
@@ -232,9 +267,17 @@ double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
         if (t + 1 < steps) {
             const uint32_t n1 = b->nrow[t + 1];
 
-            gather(b->xb, items, dim, seqs, n1, t);
-            tt_gru_bwd_batch(c, gc, n1, b->xb, ht, b->z + o, b->r + o,
+            if (!have_x)
+                gather(xg, items, dim, seqs, n1, t);
+            tt_gru_bwd_batch(c, gc, n1, xg, ht, b->z + o, b->r + o,
                              b->hh + o, b->rh + o, dnext, dcur, NULL, b->ws);
+        }
+        have_x = gathered;
+        if (gathered) {
+            float *tmp = xg;
+
+            xg = xl;
+            xl = tmp;
         }
         {
             float *tmp = dnext;
