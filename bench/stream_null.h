@@ -7,16 +7,17 @@
  * consumer-group member configured as the stream's consumer (cooperative-
  * sticky, manual offsets, read_committed, same kafka.* properties) and a
  * producer configured as the stream's (idempotent, acks=all, murmur2,
- * linger.ms 2; exactly-once: transactional, transaction.timeout.ms 5000)
+ * linger.ms 2; exactly-once: transactional, transaction.timeout.ms 5000,
+ * linger.ms 10)
  * consume batches closed like the stream's (kafka.batch_max messages, or
  * the queue drained, or kafka.batch_ms) and produce one NULL_RECORD-byte
  * record per input (about an embedding record plus a share of changelog
  * bytes) to the output topic, keyed like the input, with the input
  * record's timestamp (what the latency reader measures from).  Exactly-once: each
  * batch is one transaction with its offsets.  At-least-once: delivery is
- * never waited for and each batch's offsets are committed asynchronously
- * at once (no delivery tracking at all: an upper bound for the stream's
- * pipelined at-least-once mode).
+ * never waited for and the last batch's offsets are committed
+ * asynchronously every 100 ms, the stream's cadence (no delivery tracking
+ * at all: an upper bound for the stream's pipelined at-least-once mode).
  *
  * Threading: null_main() on its own thread; stop and assigned from any.
  */
@@ -111,8 +112,8 @@ static int null_clients(struct null_run *r, rd_kafka_t **cons,
                               "true", "null", err, sizeof(err)) ||
         tt_kconf_require_role(pc, kc, TT_KCONF_PRODUCER, "acks", "all", "null",
                               err, sizeof(err)) ||
-        tt_kconf_default_role(pc, kc, TT_KCONF_PRODUCER, "linger.ms", "2", err,
-                              sizeof(err)) ||
+        tt_kconf_default_role(pc, kc, TT_KCONF_PRODUCER, "linger.ms",
+                              r->eos ? "10" : "2", err, sizeof(err)) ||
         (r->eos &&
          (tt_kconf_require_role(pc, kc, TT_KCONF_PRODUCER, "transactional.id",
                                 txn, "null", err, sizeof(err)) ||
@@ -173,6 +174,7 @@ static void *null_main(void *arg)
     rd_kafka_topic_t *out = NULL;
     rd_kafka_topic_partition_list_t *sub, *offs;
     int64_t next[256];
+    uint64_t last_commit = 0;
     uint8_t val[NULL_RECORD];
 
     memset(val, 0x5a, sizeof(val));
@@ -255,7 +257,10 @@ static void *null_main(void *arg)
         } else {
             /* Serve the delivery reports that are in, then commit. */
             rd_kafka_poll(prod, 0);
-            rd_kafka_commit(cons, offs, 1);
+            if (tt_time_mono_ns() - last_commit >= 100000000u) {
+                rd_kafka_commit(cons, offs, 1);
+                last_commit = tt_time_mono_ns();
+            }
         }
         rd_kafka_topic_partition_list_destroy(offs);
         r->consumed += n;

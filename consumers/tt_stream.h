@@ -42,9 +42,10 @@
  * are produced and the next batch is processed without waiting for their
  * delivery (up to ALO_INFLIGHT = 4 batches in flight, each with its own
  * processor holding its users' new states).  A batch's states go to the
- * write-back cache (so RocksDB) and its offsets are committed only once
- * its records and those of every earlier batch are delivered: the store
- * never holds a state that Kafka lacks.  A failed delivery drops every
+ * write-back cache (so RocksDB) and its offsets are committed (every
+ * 100 ms; synchronously on a revoke and at the stop) only once its records
+ * and those of every earlier batch are delivered: the store never holds a
+ * state that Kafka lacks.  A failed delivery drops every
  * batch in flight and rewinds to the committed offsets; their events are
  * processed again from the same states, so nothing is lost (outputs
  * delivered before the failure come twice).  What it gives up: after a

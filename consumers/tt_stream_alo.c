@@ -30,6 +30,11 @@
 
 /* Longest a batch waits for delivery reports (a free slot, a drain). */
 #define DELIVERY_WAIT_MS 60000
+/* Offsets of delivered batches are committed this often (and when the
+ * stream drains: revoke, stop).  At 10k events/s batches are small and
+ * many; an OffsetCommit per batch costs the broker CPU that every record's
+ * latency pays for.  A crash replays at most this much more. */
+#define ALO_COMMIT_MS 100
 
 static struct alo_batch *slot(tt_stream_t *s, uint64_t seq)
 {
@@ -256,6 +261,10 @@ void tt_stream_alo_discard(tt_stream_t *s)
     if (s->ov)
         memset(s->ov, 0, s->ov_cap * sizeof(*s->ov));
     s->ov_n = 0;
+    if (s->alo_offs) {
+        rd_kafka_topic_partition_list_destroy(s->alo_offs);
+        s->alo_offs = NULL;
+    }
     s->alo_seq++;
     s->alo_done = s->alo_seq;
     s->dr_failed = 0;
@@ -276,13 +285,32 @@ void tt_stream_alo_release(tt_stream_t *s)
     }
     free(s->ov);
     s->ov = NULL;
+    if (s->alo_offs)
+        rd_kafka_topic_partition_list_destroy(s->alo_offs);
+    s->alo_offs = NULL;
+}
+
+/* Commits the pending offsets (async: a lost commit only means replayed,
+ * skipped events after a crash). */
+static void commit_offsets(tt_stream_t *s, bool sync)
+{
+    if (!s->alo_offs)
+        return;
+    rd_kafka_commit(s->cons, s->alo_offs, sync ? 0 : 1);
+    rd_kafka_topic_partition_list_destroy(s->alo_offs);
+    s->alo_offs = NULL;
+    s->alo_commit_t = tt_time_mono_ns();
+}
+
+void tt_stream_alo_commit(tt_stream_t *s)
+{
+    commit_offsets(s, true);
 }
 
 /* Pops the complete batches at the front; commits their offsets. */
 static tt_err_t pop(tt_stream_t *s, bool sync, char *errstr,
                     size_t errstr_size)
 {
-    rd_kafka_topic_partition_list_t *l = NULL;
     uint32_t failures;
     tt_err_t err;
 
@@ -294,8 +322,6 @@ static tt_err_t pop(tt_stream_t *s, bool sync, char *errstr,
         if (b->failed) {
             char msg[512];
 
-            if (l)
-                rd_kafka_topic_partition_list_destroy(l);
             snprintf(msg, sizeof(msg),
                      "delivery: %u records of a batch failed, first: %s",
                      b->failed, s->dr_error);
@@ -309,12 +335,8 @@ static tt_err_t pop(tt_stream_t *s, bool sync, char *errstr,
         ov_unregister(s, b->seq);
         err = tt_stream_store_put(s, s->procs[b->seq % ALO_INFLIGHT], b,
                                   errstr, errstr_size);
-        if (err || s->store_failures > failures) {
-            /* Resyncing from the changelog: in flight discarded. */
-            if (l)
-                rd_kafka_topic_partition_list_destroy(l);
-            return err;
-        }
+        if (err || s->store_failures > failures)
+            return err; /* resyncing from the changelog: all discarded */
         for (uint32_t i = 0; i < b->n_parts; i++) {
             const struct alo_part *ap = &b->parts[i];
             struct part *p = &s->parts[ap->part];
@@ -323,24 +345,21 @@ static tt_err_t pop(tt_stream_t *s, bool sync, char *errstr,
             if (ap->next < 0)
                 continue;
             p->committed = ap->next;
-            if (!l)
-                l = rd_kafka_topic_partition_list_new(8);
+            if (!s->alo_offs)
+                s->alo_offs = rd_kafka_topic_partition_list_new(8);
             e = rd_kafka_topic_partition_list_find(
-                l, s->conf->kafka.input_topic, ap->part);
+                s->alo_offs, s->conf->kafka.input_topic, ap->part);
             if (!e)
                 e = rd_kafka_topic_partition_list_add(
-                    l, s->conf->kafka.input_topic, ap->part);
+                    s->alo_offs, s->conf->kafka.input_topic, ap->part);
             e->offset = ap->next;
         }
         b->seq = 0;
         s->alo_done++;
     }
-    if (l) {
-        /* Asynchronous while running: a lost commit only means replayed
-         * (skipped) events after a crash. */
-        rd_kafka_commit(s->cons, l, sync ? 0 : 1);
-        rd_kafka_topic_partition_list_destroy(l);
-    }
+    if (sync || tt_time_mono_ns() - s->alo_commit_t >=
+                    ALO_COMMIT_MS * 1000000ull)
+        commit_offsets(s, sync);
     return TT_ERR_OK;
 }
 

@@ -163,6 +163,10 @@ struct tt_stream_s {
     uint64_t alo_seq;
     uint64_t alo_done;
     uint64_t alo_waits;     /* times a batch waited for a free slot */
+    /* Offsets of delivered batches not committed yet (committed every
+     * ALO_COMMIT_MS, and synchronously when draining), or NULL. */
+    rd_kafka_topic_partition_list_t *alo_offs;
+    uint64_t alo_commit_t;  /* mono ns of the last commit */
     /* The processors of the batches in flight (procs[seq % ALO_INFLIGHT];
      * proc is the open batch's; exactly-once: proc only). */
     tt_proc_t *procs[ALO_INFLIGHT];
@@ -262,8 +266,13 @@ tt_err_t tt_stream_alo_reap(tt_stream_t *s, bool wait_all, char *errstr,
                             size_t errstr_size);
 
 /* At-least-once: forgets every batch in flight (before a rewind: their
- * events are read again; late reports of theirs are ignored). */
+ * events are read again; late reports of theirs are ignored) and the
+ * offsets not committed yet. */
 void tt_stream_alo_discard(tt_stream_t *s);
+
+/* At-least-once: commits the delivered batches' offsets not committed yet
+ * (synchronously: a rewind that follows reads them back). */
+void tt_stream_alo_commit(tt_stream_t *s);
 
 /* Frees the slots' memory and the extra processors. */
 void tt_stream_alo_release(tt_stream_t *s);

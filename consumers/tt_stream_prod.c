@@ -83,7 +83,11 @@ tt_err_t tt_stream_producer_new(tt_stream_t *s, char *errstr,
         return err;
     /* The key contract (producers/tt_ukey.h) and no loss, no duplicates
      * from retries; a transaction bounds how long an instance that died
-     * mid-batch holds back read_committed readers. */
+     * mid-batch holds back read_committed readers.  linger.ms: in
+     * exactly-once mode the commit sends what waits at once, so a longer
+     * linger only makes fuller produce requests (10 against 2 ms: +8-19%
+     * events/s in 4 of 4 paired runs, broker CPU per event lower, latency
+     * at 10k ev/s no worse); at-least-once records wait for it. */
     if ((err = tt_kconf_require_role(conf, kc, TT_KCONF_PRODUCER,
                                      "partitioner", "murmur2_random",
                                      "the user key contract", errstr,
@@ -96,8 +100,8 @@ tt_err_t tt_stream_producer_new(tt_stream_t *s, char *errstr,
                                      "acks", "all", "the stream producer",
                                      errstr, errstr_size)) ||
         (err = tt_kconf_default_role(conf, kc, TT_KCONF_PRODUCER,
-                                     "linger.ms", "2", errstr,
-                                     errstr_size)))
+                                     "linger.ms", s->eos ? "10" : "2",
+                                     errstr, errstr_size)))
         goto fail;
     if (s->eos &&
         ((err = tt_kconf_require_role(conf, kc, TT_KCONF_PRODUCER,

@@ -251,8 +251,11 @@ tt_err_t tt_stream_recover(tt_stream_t *s, rd_kafka_resp_err_t code,
         tt_log_warn(s->log, "stream", "%s: redoing the batches in flight",
                     msg);
     }
-    if (!s->eos)
+    if (!s->eos) {
+        /* Delivered batches first: the rewind reads their offsets. */
+        tt_stream_alo_commit(s);
         tt_stream_alo_discard(s);
+    }
     tt_stream_batch_reset(s);
     err = tt_stream_rewind(s, errstr, errstr_size);
     return err ? err : TT_ERR_ABORTED;
