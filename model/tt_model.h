@@ -92,7 +92,8 @@ struct tt_model_info {
 /*
  * The running state of one user under one model: h_t, the cell that moves
  * it, the vector of the item clicked last (for 2TS-Plus) and the number of
- * GRU steps taken.  A plain caller-owned value.
+ * GRU steps taken.  A plain caller-owned value; only the first dim floats
+ * of h and last are written and meaningful.
  */
 struct tt_user_run {
     enum tt_cell cell;
