@@ -5,11 +5,17 @@
  * The sequences are sorted longest first, so the sequences still running at
  * step t are always the first nrow[t]: every step is one dense block of rows
  * and the GRU, the 2TS-Plus projection, the logits against the step's
- * shared negatives and all their gradients are sgemm calls over that block,
- * with no padding.  Per step and row the forward pass keeps
- * h_t, the gate values z, r, h~, r*h and dL/dq_t (computed at once, since
- * the item vectors are frozen), 6 D floats; item vectors are gathered again
- * in the backward pass instead of being stored.
+ * shared negatives and the gradients that flow back through time are sgemm
+ * calls over that block, with no padding.  Per step and row the forward
+ * pass keeps h_t, the gate values z, r, h~, r*h, the GRU input x and
+ * dL/dq_t (computed at once, since the item vectors are frozen), and the
+ * backward pass the GRU's pre-activation gradients (3 D): 10 D floats, 11 D
+ * with the 2TS-Plus last items.  The weight gradients (W, U, b of the cell
+ * and W of 2TS-Plus) do not feed back into the recursion, so they are
+ * summed once over all rows of all steps at the end (one sgemm each)
+ * instead of one small sgemm per step: past the first steps of a batch
+ * only a few long sequences run, and per-step calls on one to three rows
+ * cost mostly call overhead.
  */
 #include <cblas.h>
 #include <math.h>
@@ -30,8 +36,9 @@ void tt_bptt_release(struct tt_bptt *b)
     free(b->hh);
     free(b->rh);
     free(b->dq);
-    free(b->xb);
-    free(b->lb);
+    free(b->xa);
+    free(b->la);
+    free(b->da);
     free(b->dha);
     free(b->dhb);
     free(b->qb);
@@ -64,8 +71,9 @@ tt_err_t tt_bptt_init(struct tt_bptt *b, uint32_t dim, bool plus,
     b->hh = malloc(rows * sizeof(float) + 1);
     b->rh = malloc(rows * sizeof(float) + 1);
     b->dq = malloc(rows * sizeof(float) + 1);
-    b->xb = malloc(nd * sizeof(float) + 1);
-    b->lb = malloc(nd * sizeof(float) + 1);
+    b->xa = malloc(rows * sizeof(float) + 1);
+    b->la = plus ? malloc(rows * sizeof(float) + 1) : NULL;
+    b->da = malloc(3 * rows * sizeof(float) + 1);
     b->dha = malloc(nd * sizeof(float) + 1);
     b->dhb = malloc(nd * sizeof(float) + 1);
     b->qb = malloc(nd * sizeof(float) + 1);
@@ -76,8 +84,8 @@ tt_err_t tt_bptt_init(struct tt_bptt *b, uint32_t dim, bool plus,
     b->ln = malloc((cap_n * negatives + 1) * sizeof *b->ln);
     b->l = malloc(((size_t)negatives + 1) * sizeof *b->l);
     b->map = malloc(((size_t)negatives + 1) * sizeof *b->map);
-    if (!b->h || !b->z || !b->r || !b->hh || !b->rh || !b->dq || !b->xb ||
-        !b->lb || !b->dha || !b->dhb || !b->qb || !b->ws || !b->nrow ||
+    if (!b->h || !b->z || !b->r || !b->hh || !b->rh || !b->dq || !b->xa ||
+        (plus && !b->la) || !b->da || !b->dha || !b->dhb || !b->qb || !b->ws || !b->nrow ||
         !b->neg || !b->xn || !b->ln || !b->l || !b->map) {
         tt_bptt_release(b);
         return TT_ERR_NOMEM;
@@ -171,20 +179,63 @@ static double step_softmax(struct tt_bptt *b, const float *items,
     return loss;
 }
 
+/*
+ * The backward of the GRU transitions of one step without the weight
+ * gradients (tt_gru_bwd_batch's data part, for n1 rows): the
+ * pre-activation gradients into da (rows of 3D floats), dL/dh_t added to
+ * dh.  The weight gradients are summed over all steps at the end of
+ * tt_bptt_run, in one sgemm each.
+ */
+static void gru_bwd_data(const struct tt_gru *g, size_t n1, const float *h,
+                         const float *z, const float *r, const float *hh,
+                         const float *dh_out, float *dh, float *da,
+                         float *drh)
+{
+    const int d = (int)g->dim, d3 = 3 * d, rows = (int)n1;
+
+    if (n1 == 0)
+        return;
+    for (size_t i = 0; i < n1; i++) {
+        const size_t o = i * (size_t)d;
+        float *dai = da + i * (size_t)d3;
+
+        for (int j = 0; j < d; j++) {
+            const float go = dh_out[o + j], zz = z[o + j], hv = hh[o + j];
+
+            dai[j] = go * (hv - h[o + j]) * zz * (1.0f - zz);
+            dai[2 * d + j] = go * zz * (1.0f - hv * hv);
+            dh[o + j] += go * (1.0f - zz);
+        }
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, d, d, 1.0f,
+                da + 2 * d, d3, g->ut + 2 * d, d3, 0.0f, drh, d);
+    for (size_t i = 0; i < n1; i++) {
+        const size_t o = i * (size_t)d;
+        float *dai = da + i * (size_t)d3;
+
+        for (int j = 0; j < d; j++) {
+            const float rr = r[o + j];
+
+            dai[d + j] = drh[o + j] * h[o + j] * rr * (1.0f - rr);
+            dh[o + j] += drh[o + j] * rr;
+        }
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, d, 2 * d, 1.0f,
+                da, d3, g->ut, d3, 1.0f, dh, d);
+}
+
 double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
                    const float *items, const struct tt_s2_neg *neg,
                    const struct tt_s2_seq *seqs, uint32_t n, float scale)
 {
     const uint32_t dim = b->dim, steps = seqs[0].len;
-    const int d = (int)dim;
+    const int d = (int)dim, d3 = 3 * d;
     float *psi, *wp, *gpsi, *gwp;
     struct tt_gru cell[2], gcell[2];
     const struct tt_gru *c, *gc;
-    size_t base = 0;
+    size_t base = 0, rows;
     double loss = 0.0;
     float *dnext = b->dha, *dcur = b->dhb;
-    float *xg = b->xb, *xl = b->lb; /* GRU inputs, 2TS-Plus last items */
-    bool have_x = false;            /* backward: xg holds items[t] */
 
     tt_model_dense_views((float *)dense, dim, b->plus, &psi, &cell[0],
                          &cell[1], &wp);
@@ -200,12 +251,21 @@ double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
         b->nrow[t] = k;
     }
 
-    /* forward; the items of step t (xb, the GRU's input) are the 2TS-Plus
-     * "last items" (lb) of step t + 1 for the same rows: one gather, then
-     * the buffers swap */
+    /*
+     * Forward.  Row blocks by step: block t holds the nt rows running at
+     * step t; the GRU transition t -> t + 1 of its first n1 rows keeps its
+     * input (xa), z, r, h~ and r*h in block t, the rows that end at t get
+     * zero inputs and r*h (so that the weight gradients can be one sgemm
+     * over all rows).  The 2TS-Plus last items of block t + 1 are the
+     * inputs of block t (la; none in block 0).
+     */
+    if (b->plus)
+        memset(b->la, 0, (size_t)n * dim * sizeof(float));
     for (uint32_t t = 0; t < steps; t++) {
         const uint32_t nt = b->nrow[t];
-        float *ht = b->h + base * dim, *dqt = b->dq + base * dim;
+        const uint32_t n1 = t + 1 < steps ? b->nrow[t + 1] : 0;
+        const size_t o = base * dim, rest = (size_t)(nt - n1) * dim;
+        float *ht = b->h + o, *dqt = b->dq + o, *xt = b->xa + o;
         const float *q = ht;
 
         if (t == 0)
@@ -216,75 +276,73 @@ double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
                         d, 1.0f, ht, d, wp, d, 0.0f, b->qb, d);
             if (t > 0)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nt,
-                            d, d, 1.0f, xl, d, wp + (size_t)dim * dim, d,
-                            1.0f, b->qb, d);
+                            d, d, 1.0f, b->la + o, d, wp + (size_t)dim * dim,
+                            d, 1.0f, b->qb, d);
             q = b->qb;
         }
         loss += step_softmax(b, items, neg, seqs, t, nt, q, dqt, scale);
-        if (t + 1 < steps) {
-            const uint32_t n1 = b->nrow[t + 1];
-            const size_t o = base * dim;
-            float *tmp = xl;
-
-            gather(xg, items, dim, seqs, n1, t);
-            tt_gru_fwd_batch(c, n1, xg, ht, ht + (size_t)nt * dim,
+        if (n1) {
+            gather(xt, items, dim, seqs, n1, t);
+            if (b->plus)
+                memcpy(b->la + o + (size_t)nt * dim, xt,
+                       (size_t)n1 * dim * sizeof(float));
+            tt_gru_fwd_batch(c, n1, xt, ht, ht + (size_t)nt * dim,
                              b->z + o, b->r + o, b->hh + o, b->rh + o, b->ws);
-            xl = xg; /* items[t] of the n1 rows: step t + 1's last items */
-            xg = tmp;
         }
+        memset(xt + (size_t)n1 * dim, 0, rest * sizeof(float));
+        memset(b->rh + o + (size_t)n1 * dim, 0, rest * sizeof(float));
         base += nt;
     }
+    rows = base;
 
     /* backward, dnext = dL/dh_{t+1} of the rows still running at t + 1;
-     * the last items of step t (items[t - 1], nt rows) are the GRU inputs
-     * of step t - 1 (nrow[t] = nt rows): gathered once (have_x) */
+     * da gets the pre-activation gradients of block t's transitions, zero
+     * for the rows that end at t */
     for (uint32_t t = steps; t-- > 0;) {
         const uint32_t nt = b->nrow[t];
-        float *ht, *dqt;
+        const uint32_t n1 = t + 1 < steps ? b->nrow[t + 1] : 0;
+        float *ht, *dqt, *dat;
         size_t o;
-        bool gathered = false;
 
         base -= nt;
         o = base * dim;
         ht = b->h + o;
         dqt = b->dq + o;
+        dat = b->da + 3 * o;
         if (b->plus) {
             memset(dcur, 0, (size_t)nt * dim * sizeof(float));
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nt, d, d,
                         1.0f, dqt, d, wp, d, 1.0f, dcur, d);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, (int)nt,
-                        1.0f, ht, d, dqt, d, 1.0f, gwp, d);
-            if (t > 0) {
-                gather(xl, items, dim, seqs, nt, t - 1);
-                gathered = true;
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d,
-                            (int)nt, 1.0f, xl, d, dqt, d, 1.0f,
-                            gwp + (size_t)dim * dim, d);
-            }
         } else {
             memcpy(dcur, dqt, (size_t)nt * dim * sizeof(float));
         }
-        if (t + 1 < steps) {
-            const uint32_t n1 = b->nrow[t + 1];
-
-            if (!have_x)
-                gather(xg, items, dim, seqs, n1, t);
-            tt_gru_bwd_batch(c, gc, n1, xg, ht, b->z + o, b->r + o,
-                             b->hh + o, b->rh + o, dnext, dcur, NULL, b->ws);
-        }
-        have_x = gathered;
-        if (gathered) {
-            float *tmp = xg;
-
-            xg = xl;
-            xl = tmp;
-        }
+        gru_bwd_data(c, n1, ht, b->z + o, b->r + o, b->hh + o, dnext, dcur,
+                     dat, b->ws);
+        memset(dat + (size_t)n1 * d3, 0,
+               (size_t)(nt - n1) * d3 * sizeof(float));
         {
             float *tmp = dnext;
 
             dnext = dcur;
             dcur = tmp;
         }
+    }
+    /* the weight gradients over all rows at once: W from the inputs, the
+     * z and r parts of U from h_t, the h~ part from r*h, b from da */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d3, (int)rows,
+                1.0f, b->xa, d, b->da, d3, 1.0f, gc->wt, d3);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, 2 * d, (int)rows,
+                1.0f, b->h, d, b->da, d3, 1.0f, gc->ut, d3);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, (int)rows,
+                1.0f, b->rh, d, b->da + 2 * d, d3, 1.0f, gc->ut + 2 * d, d3);
+    for (size_t i = 0; i < rows; i++)
+        tt_kern_axpy(gc->b, 1.0f, b->da + i * (size_t)d3, (size_t)d3);
+    if (b->plus) {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, (int)rows,
+                    1.0f, b->h, d, b->dq, d, 1.0f, gwp, d);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, (int)rows,
+                    1.0f, b->la, d, b->dq, d, 1.0f, gwp + (size_t)dim * dim,
+                    d);
     }
     /* dnext is dL/dh_0: psi's gradient for the inactive cell; phi_u of
      * active users is frozen */

@@ -145,7 +145,10 @@ struct tt_bptt {
     bool plus;
     size_t cap_n, cap_rows, cap_steps;
     float *h, *z, *r, *hh, *rh, *dq;  /* [cap_rows][dim] */
-    float *xb, *lb, *dha, *dhb, *qb;  /* [cap_n][dim] */
+    float *xa, *la;                    /* [cap_rows][dim] GRU inputs, the
+                                          2TS-Plus last items (Plus only) */
+    float *da;                         /* [cap_rows][3 dim] GRU gradients */
+    float *dha, *dhb, *qb;             /* [cap_n][dim] */
     float *ws;                         /* tt_gru_ws_floats(dim, cap_n) */
     uint32_t *nrow;                    /* [cap_steps] rows per step */
     uint32_t *neg;                     /* [negatives] this step's */
