@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,7 @@ struct tt_eval_s {
     /* users with a scored interaction, grouped by shard */
     uint32_t *work;
     size_t shard_off[N_SHARDS + 1];
+    uint8_t shard_order[N_SHARDS]; /* most work first */
     size_t *last;             /* [per work entry] last scored position */
     uint32_t n_buckets;
     struct tt_eval_bucket buckets[TT_EVAL_BUCKETS_MAX];
@@ -325,6 +327,32 @@ static tt_err_t sample_scored(tt_eval_t *ev)
     return TT_ERR_OK;
 }
 
+/* The shards by their work (the events their users replay), most first,
+ * ties by index: workers take shards in this order as they become free,
+ * so that a few heavy users do not leave one thread working alone at the
+ * end.  Which thread runs a shard never changes a result. */
+static void order_shards(tt_eval_t *ev)
+{
+    uint64_t cost[N_SHARDS];
+
+    for (int s = 0; s < N_SHARDS; s++) {
+        cost[s] = 0;
+        for (size_t i = ev->shard_off[s]; i < ev->shard_off[s + 1]; i++)
+            cost[s] += tt_seqs_len(&ev->seqs, ev->work[i]);
+        ev->shard_order[s] = (uint8_t)s;
+    }
+    for (int i = 1; i < N_SHARDS; i++) { /* insertion sort, stable */
+        uint8_t v = ev->shard_order[i];
+        int j = i;
+
+        while (j > 0 && cost[ev->shard_order[j - 1]] < cost[v]) {
+            ev->shard_order[j] = ev->shard_order[j - 1];
+            j--;
+        }
+        ev->shard_order[j] = v;
+    }
+}
+
 static tt_err_t build_work(tt_eval_t *ev)
 {
     uint32_t n_users = ev->seqs.n_users;
@@ -367,6 +395,7 @@ static tt_err_t build_work(tt_eval_t *ev)
             }
         }
     }
+    order_shards(ev);
     return TT_ERR_OK;
 }
 
@@ -492,6 +521,7 @@ struct worker {
     const tt_eval_t *ev;
     const struct tt_eval_scorer *sc;
     struct acc *accs; /* [N_SHARDS] */
+    atomic_int *next; /* the next entry of ev->shard_order to take */
     int index, n_threads;
     bool stats;
     tt_err_t err;
@@ -694,10 +724,16 @@ static void *worker_main(void *arg)
         goto out;
     }
     memset(w.run, 0, run_bytes ? run_bytes : 64);
-    for (int s = wk->index; s < N_SHARDS; s += wk->n_threads)
+    for (;;) {
+        int o = atomic_fetch_add(wk->next, 1), s;
+
+        if (o >= N_SHARDS)
+            break;
+        s = ev->shard_order[o];
         for (size_t i = ev->shard_off[s]; i < ev->shard_off[s + 1]; i++)
             run_user(ev, sc, &w, ev->work[i], ev->last[i], wk->stats,
                      &wk->accs[s]);
+    }
 out:
     free(w.run);
     free(w.q);
@@ -791,6 +827,7 @@ tt_err_t tt_eval_run(const tt_eval_t *ev, const struct tt_eval_scorer *sc,
     uint64_t t0 = tt_time_mono_ns();
     tt_err_t err = TT_ERR_OK;
     int started = 1;
+    atomic_int next;
 
     memset(res, 0, sizeof(*res));
     if (sc->dim == 0 || sc->dim > TT_MODEL_DIM_MAX || !sc->item ||
@@ -801,17 +838,21 @@ tt_err_t tt_eval_run(const tt_eval_t *ev, const struct tt_eval_scorer *sc,
     accs = calloc(N_SHARDS, sizeof(*accs));
     if (!accs)
         return tt_errf(TT_ERR_NOMEM, errstr, errstr_size, "out of memory");
+    atomic_init(&next, 0);
     for (int t = 0; t < n_threads; t++) {
         wk[t].ev = ev;
         wk[t].sc = sc;
         wk[t].accs = accs;
+        wk[t].next = &next;
         wk[t].index = t;
         wk[t].n_threads = n_threads;
         wk[t].stats = sc->state != NULL;
         wk[t].err = TT_ERR_OK;
     }
-    /* Thread 0 is the caller; a thread that cannot start leaves its shards
-     * to a second pass on the caller, so the result never depends on it. */
+    /* Thread 0 is the caller; threads take shards as they become free, so
+     * shards a thread that cannot start would have taken go to the others
+     * (the later calls find none left), and the result never depends on
+     * it. */
     for (int t = 1; t < n_threads; t++) {
         if (pthread_create(&tid[t], NULL, worker_main, &wk[t]) != 0)
             break;
