@@ -245,11 +245,12 @@ static inline void *sit_run_thread(void *arg)
     return NULL;
 }
 
-static inline void sit_start(struct sit_runner *r, const struct sit *t,
-                      uint64_t model_version, const char *instance)
+/* Starts a stream of the test's configuration on model *m (taken: set to
+ * NULL) in a thread. */
+static inline void sit_start_model(struct sit_runner *r, const struct sit *t,
+                                   tt_model_t **m, const char *instance)
 {
     struct tt_stream_opts opts;
-    tt_model_t *m = sit_model(model_version);
     char errstr[512];
 
     memset(r, 0, sizeof(*r));
@@ -260,10 +261,19 @@ static inline void sit_start(struct sit_runner *r, const struct sit *t,
     opts.stopping = t->stopping;
     opts.stopping_arg = t->stopping_arg;
     opts.log = t->log;
-    if (tt_stream_new(&r->s, &t->conf, &m, &opts, errstr, sizeof(errstr)))
+    if (tt_stream_new(&r->s, &t->conf, m, &opts, errstr, sizeof(errstr)))
         fail_msg("stream: %s", errstr);
-    assert_null(m);
+    assert_null(*m);
     assert_int_equal(pthread_create(&r->th, NULL, sit_run_thread, r), 0);
+}
+
+/* sit_start_model() with sit_model(model_version). */
+static inline void sit_start(struct sit_runner *r, const struct sit *t,
+                             uint64_t model_version, const char *instance)
+{
+    tt_model_t *m = sit_model(model_version);
+
+    sit_start_model(r, t, &m, instance);
 }
 
 static inline void sit_stop(struct sit_runner *r)

@@ -1,19 +1,25 @@
 /*
- * `twotime stream` (the library, in a thread) against a real broker with a
- * WINDOW model, the kind `twotime train` writes by default: an active
- * user's embedding is phi_u moved by the active cell over the user's last K
- * known items, whichever side of the training cutoff they fall, recomputed
- * on every event (consumers/tt_proc.h).  Every published embedding must be,
- * bit for bit, what the model library computes offline for the same
- * retained history: tt_model_user_state() over the retained item vectors
- * (the function the backtest uses), then tt_model_user_query().
+ * `twotime stream` (the library, in a thread) against a real broker with
+ * the two WINDOW kinds of model (tt_model.h):
+ *   hopping window (the kind `twotime train` writes by default): an active
+ *     user's embedding after its c-th event is phi_u moved by the active
+ *     cell over the known items of its events (a(c), c], one step per event
+ *     between hops and a recompute at a hop;
+ *   sliding window (`train.window_hop = -1`): phi_u moved over the user's
+ *     last K known items, recomputed on every event.
+ * Every published embedding must be, bit for bit, what the model library
+ * computes offline for the same retained history: tt_model_user_state_at()
+ * over the retained item vectors (anchored at the user's count; a sliding
+ * window ignores the anchor), then tt_model_user_query().
  *
- * - window_exactly_once / window_at_least_once: one run over N events with
- *   unknown items (they take no step and do not count toward K), users
- *   crossing t*, and a history small enough that retention drops halves.
- * - window_restore_new_model: the first half, stop; the second half with a
- *   new, empty state directory (restored from the changelog) and a newer
- *   window model (every user recomputed under it).
+ * - {hop,window}_exactly_once / _at_least_once: one run over N events with
+ *   unknown items (they take no step; they count as events for a hop, not
+ *   toward a sliding window's K), users crossing t*, and a history small
+ *   enough that retention drops halves (SIT_HMAX 8 >= 2K - 2: a hopping
+ *   window always lies in the retained history).
+ * - {hop,window}_restore_new_model: the first half, stop; the second half
+ *   with a new, empty state directory (restored from the changelog) and a
+ *   newer model of the same kind (every user recomputed under it).
  *
  * Needs TT_TEST_BROKERS (tt_itest.h).
  */
@@ -30,24 +36,30 @@
 
 #define N 4000
 #define USERS 150
-#define WIN_K 3 /* K: <= t* (SIT_TSTAR) and <= history_max (SIT_HMAX) */
+#define WIN_K 3 /* K: <= t* (SIT_TSTAR); 2K - 2 <= history_max (SIT_HMAX) */
+#define WIN_H 2 /* the hop of the hopping-window tests */
 
 static struct tt_event evs[N];
 static struct sit_expect expect[N];
 static uint8_t model_of[N];
+/* The kind under test: WIN_H for the hopping window, 0 for the sliding. */
+static uint32_t win_hop;
 
-/* sit_model() with the window flag and K = WIN_K: users with an even id
+/* sit_model() of the kind under test, K = WIN_K: users with an even id
  * have a phi_u, 2TS-Plus, cutoffs at SIT_CUTOFF (which a window model's
  * active cell ignores). */
 static tt_model_t *win_model(uint64_t version)
 {
-    tt_model_t *m = sit_model_with(version, 2000, WIN_K,
-                                   TT_MODEL_FLAG_PLUS | TT_MODEL_FLAG_WINDOW);
+    tt_model_t *m = sit_model_with(
+        version, 2000, WIN_K,
+        TT_MODEL_FLAG_PLUS | (win_hop ? TT_MODEL_FLAGS_HOP(win_hop)
+                                      : TT_MODEL_FLAG_WINDOW));
     struct tt_model_info info;
 
     tt_model_get_info(m, &info);
     assert_true(info.window);
     assert_int_equal(info.k, WIN_K);
+    assert_int_equal(info.hop, win_hop);
     return m;
 }
 
@@ -55,28 +67,19 @@ static tt_model_t *win_model(uint64_t version)
 static void win_start(struct sit_runner *r, const struct sit *t,
                       uint64_t version, const char *instance)
 {
-    struct tt_stream_opts opts;
     tt_model_t *m = win_model(version);
-    char errstr[512];
 
-    memset(r, 0, sizeof(*r));
-    memset(&opts, 0, sizeof(opts));
-    opts.instance_id = instance;
-    opts.create_topics = true;
-    opts.log = t->log;
-    if (tt_stream_new(&r->s, &t->conf, &m, &opts, errstr, sizeof(errstr)))
-        fail_msg("stream: %s", errstr);
-    assert_null(m);
-    assert_int_equal(pthread_create(&r->th, NULL, sit_run_thread, r), 0);
+    sit_start_model(r, t, &m, instance);
 }
 
 /*
  * The offline reference: each user's retained history (offset order = event
  * order; the documented retention, dropping the oldest half when full), and
- * after every event tt_model_user_state() over ALL its retained item vectors
- * (NULL for unknown items) with allow_active = count > t*: the model
- * library picks the last K known ones for an active user itself.  No
- * cutoff filtering: a window model's active cell ignores it.
+ * after every event tt_model_user_state_at() over ALL its retained item
+ * vectors (NULL for unknown items), the first of them being event
+ * count - n + 1, with allow_active = count > t*: the model library picks
+ * the window (a(count), count] for an active user itself.  No cutoff
+ * filtering: a window model's active cell ignores it.
  */
 static void win_reference(tt_model_t *const *models,
                           const struct sit_input *in, struct sit_expect *out)
@@ -110,8 +113,8 @@ static void win_reference(tt_model_t *const *models,
         u[uid].count++;
         for (uint32_t j = 0; j < u[uid].n; j++)
             xs[j] = tt_model_item(m, u[uid].item[j]);
-        tt_model_user_state(m, uid, u[uid].count > info.tstar, xs, u[uid].n,
-                            run);
+        tt_model_user_state_at(m, uid, u[uid].count > info.tstar, xs, NULL,
+                               u[uid].n, u[uid].count - u[uid].n, run);
         tt_model_user_query(m, run, out[i].q);
         out[i].count = u[uid].count;
         out[i].active = run->cell == TT_CELL_ACTIVE;
@@ -139,7 +142,9 @@ static void run_once(bool eos)
     tt_model_t *m;
     tt_metrics_t *mx;
 
-    sit_init(&t, eos ? "sw-eos" : "sw-alo", eos);
+    sit_init(&t, win_hop ? (eos ? "sh-eos" : "sh-alo")
+                         : (eos ? "sw-eos" : "sw-alo"),
+             eos);
     sit_events(evs, N, USERS, 13);
     tt_itest_produce(&t.conf.kafka, t.in, evs, N);
     win_start(&r, &t, 1, "a");
@@ -151,8 +156,16 @@ static void run_once(bool eos)
     assert_int_equal(tt_metrics_get(mx, TT_M_DUPLICATES), 0);
     assert_int_equal(tt_metrics_get(mx, TT_M_DEAD_LETTERS), 0);
     assert_int_equal(tt_metrics_get(mx, TT_M_TXN_ABORTED), 0);
-    /* Active users of a window model are recomputed on every event. */
-    assert_true(tt_metrics_get(mx, TT_M_RECOMPUTES) > N / 4);
+    if (win_hop) {
+        /* Active users are recomputed only at hops (every WIN_H events),
+         * when they turn active, and new users: far fewer recomputes than
+         * the active events (more than N / 4, checked below). */
+        assert_true(tt_metrics_get(mx, TT_M_RECOMPUTES) > 0);
+        assert_true(tt_metrics_get(mx, TT_M_RECOMPUTES) < N * 7 / 10);
+    } else {
+        /* Active users of a sliding window: recomputed on every event. */
+        assert_true(tt_metrics_get(mx, TT_M_RECOMPUTES) > N / 4);
+    }
     tt_stream_destroy(r.s);
 
     sit_read_input(&in, &t, N, 0);
@@ -168,19 +181,51 @@ static void run_once(bool eos)
     sit_release(&t);
 }
 
+static void restore_new_model(void);
+
+static void hop_exactly_once(void **st)
+{
+    (void)st;
+    win_hop = WIN_H;
+    run_once(true);
+}
+
+static void hop_at_least_once(void **st)
+{
+    (void)st;
+    win_hop = WIN_H;
+    run_once(false);
+}
+
+static void hop_restore_new_model(void **st)
+{
+    (void)st;
+    win_hop = WIN_H;
+    restore_new_model();
+}
+
 static void window_exactly_once(void **st)
 {
     (void)st;
+    win_hop = 0;
     run_once(true);
 }
 
 static void window_at_least_once(void **st)
 {
     (void)st;
+    win_hop = 0;
     run_once(false);
 }
 
 static void window_restore_new_model(void **st)
+{
+    (void)st;
+    win_hop = 0;
+    restore_new_model();
+}
+
+static void restore_new_model(void)
 {
     struct sit t;
     struct sit_runner r;
@@ -189,8 +234,7 @@ static void window_restore_new_model(void **st)
     tt_model_t *m[2];
     char path[256], errstr[256];
 
-    (void)st;
-    sit_init(&t, "sw-rst", true);
+    sit_init(&t, win_hop ? "sh-rst" : "sw-rst", true);
     sit_events(evs, N, USERS, 14);
     tt_itest_produce(&t.conf.kafka, t.in, evs, N / 2);
     win_start(&r, &t, 1, "a");
@@ -198,7 +242,7 @@ static void window_restore_new_model(void **st)
     sit_stop(&r);
     tt_stream_destroy(r.s);
 
-    /* A new instance with an empty store and a newer window model. */
+    /* A new instance with an empty store and a newer model of the kind. */
     tt_itest_produce(&t.conf.kafka, t.in, evs + N / 2, N - N / 2);
     sit_state_path(&t, "state-b", path, sizeof(path));
     assert_int_equal(tt_conf_set(&t.conf, "state.path", path, errstr,
@@ -231,6 +275,9 @@ static void window_restore_new_model(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(hop_exactly_once),
+        cmocka_unit_test(hop_at_least_once),
+        cmocka_unit_test(hop_restore_new_model),
         cmocka_unit_test(window_exactly_once),
         cmocka_unit_test(window_at_least_once),
         cmocka_unit_test(window_restore_new_model),
