@@ -85,8 +85,8 @@ tt_err_t tt_bptt_init(struct tt_bptt *b, uint32_t dim, bool plus,
     b->l = malloc(((size_t)negatives + 1) * sizeof *b->l);
     b->map = malloc(((size_t)negatives + 1) * sizeof *b->map);
     if (!b->h || !b->z || !b->r || !b->hh || !b->rh || !b->dq || !b->xa ||
-        (plus && !b->la) || !b->da || !b->dha || !b->dhb || !b->qb || !b->ws || !b->nrow ||
-        !b->neg || !b->xn || !b->ln || !b->l || !b->map) {
+        (plus && !b->la) || !b->da || !b->dha || !b->dhb || !b->qb ||
+        !b->ws || !b->nrow || !b->neg || !b->xn || !b->ln || !b->l || !b->map) {
         tt_bptt_release(b);
         return TT_ERR_NOMEM;
     }
