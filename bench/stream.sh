@@ -13,7 +13,7 @@
 #   2. latency at a steady 10,000 events/s for TT_BENCH_SECONDS (default 20),
 #      both modes, Zipf users
 #   3. the stream thread's CPU per event without Kafka (bench_stream
-#      --offline), window model and one without the window
+#      --offline), hopping-window, sliding-window and no-window models
 #   4. the ceiling in the same rounds: bench_stream --null (the stream's
 #      Kafka clients and configuration, one 300-byte record per input, no
 #      state, no model), throughput and latency, both modes; the stream's
@@ -21,7 +21,7 @@
 # and prints the medians (min-max) over the runs, with the broker's CPU per
 # event (from /proc/<broker pid>/stat: scripts/kafka's pid file, or
 # TT_BENCH_BROKER_PID with TT_BENCH_BROKERS).  The model (TT_BENCH_MODEL)
-# is by default what `twotime train` writes: a window model, t* = 100, K = 50
+# is by default what `twotime train` writes: a hopping-window model (H = K/2 = 25), t* = 100, K = 50
 # (conf/twotime.conf), with a phi_u for every user (as when the heavy users
 # were in the training data).  Everything (broker included) shares the machine: on a small box the
 # broker's CPU is part of the cost.  Extra arguments for every run:
@@ -33,7 +33,7 @@ build=${1:-$top/build-bench}
 events=${TT_BENCH_EVENTS:-1000000}
 runs=${TT_BENCH_RUNS:-3}
 seconds=${TT_BENCH_SECONDS:-20}
-model=${TT_BENCH_MODEL:---window --tstar 100 --k 50 --phi-every 1}
+model=${TT_BENCH_MODEL:---hop 25 --tstar 100 --k 50 --phi-every 1}
 extra=${TT_BENCH_ARGS:-}
 started=0
 
@@ -96,8 +96,10 @@ for r in $(seq 1 "$runs"); do
         run "null-$mode-latency" --null --mode $mode --rate 10000 \
             --seconds "$seconds" --zipf 1.0
     done
-    run offline-window --offline --events 200000 --zipf 1.0 \
-        --user-cache 100000 --batch-max 5000 --window
+    run offline-hop --offline --events 200000 --zipf 1.0 \
+        --user-cache 100000 --batch-max 5000
+    run offline-sliding --offline --events 200000 --zipf 1.0 \
+        --user-cache 100000 --batch-max 5000 --hop 0
     run offline-nowindow --offline --events 200000 --zipf 1.0 \
         --user-cache 100000 --batch-max 5000 --no-window
 done
@@ -165,10 +167,11 @@ printf '| %-26s | %-24s | %-24s |\n' "stream thread, no Kafka" \
     "us/event (CPU)" "of which tt_proc"
 printf '|%s|%s|%s|\n' ---------------------------- -------------------------- \
     --------------------------
-for m in window nowindow; do
+for m in hop sliding nowindow; do
     printf '| %-26s | %-24s | %-24s |\n' \
-        "$([ $m = window ] && echo "window model, Zipf 1.0" ||
-            echo "no window, Zipf 1.0")" \
+        "$(case $m in hop) echo "hopping window, Zipf 1.0" ;;
+            sliding) echo "sliding window, Zipf 1.0" ;;
+            *) echo "no window, Zipf 1.0" ;; esac)" \
         "$(stat "offline-$m" us_per_event %.2f)" \
         "$(stat "offline-$m" process_us %.2f)"
 done
