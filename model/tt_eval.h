@@ -167,6 +167,12 @@ size_t tt_eval_n_scored(const tt_eval_t *ev);
 /* Training interactions of dense user u. */
 uint32_t tt_eval_train_count(const tt_eval_t *ev, uint32_t u);
 
+/* The dataset positions of dense user u's events up to the handle's end,
+ * oldest first (the first tt_eval_train_count() of them are training
+ * ones), *n of them (borrowed; NULL and 0 for an unknown user). */
+const uint32_t *tt_eval_user_events(const tt_eval_t *ev, uint32_t u,
+                                    size_t *n);
+
 /* Whether dense item i had a training interaction (is in the pool). */
 bool tt_eval_item_in_train(const tt_eval_t *ev, uint32_t i);
 

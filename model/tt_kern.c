@@ -122,16 +122,13 @@ void tt_kern_tanh(float *y, const float *x, size_t n)
         y[i] = ktanh(x[i]);
 }
 
-TT_KERN_CLONES
-float tt_kern_dot(const float *restrict a, const float *restrict b, size_t n)
+/* The end of tt_kern_dot for one row: the fixed pairwise reduction of its
+ * 16 partial sums, then the tail from element i. */
+static inline float dot_finish(float *acc, const float *a, const float *b,
+                               size_t i, size_t n)
 {
-    float acc[16] = {0};
-    size_t i = 0;
     float s;
 
-    for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; k++)
-            acc[k] += a[i + k] * b[i + k];
     for (int k = 0; k < 8; k++)
         acc[k] += acc[k + 8];
     for (int k = 0; k < 4; k++)
@@ -142,6 +139,44 @@ float tt_kern_dot(const float *restrict a, const float *restrict b, size_t n)
     for (; i < n; i++)
         s += a[i] * b[i];
     return s;
+}
+
+TT_KERN_CLONES
+float tt_kern_dot(const float *restrict a, const float *restrict b, size_t n)
+{
+    float acc[16] = {0};
+    size_t i = 0;
+
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++)
+            acc[k] += a[i + k] * b[i + k];
+    return dot_finish(acc, a, b, i, n);
+}
+
+/* Four rows at once: their additions interleave, which gives the CPU four
+ * independent chains instead of one; each row's operations and their order
+ * are tt_kern_dot's. */
+TT_KERN_CLONES
+void tt_kern_dot4(const float *restrict q, const float *restrict x0,
+                  const float *restrict x1, const float *restrict x2,
+                  const float *restrict x3, size_t n, float *out)
+{
+    float a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
+    size_t i = 0;
+
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) {
+            const float qk = q[i + k];
+
+            a0[k] += qk * x0[i + k];
+            a1[k] += qk * x1[i + k];
+            a2[k] += qk * x2[i + k];
+            a3[k] += qk * x3[i + k];
+        }
+    out[0] = dot_finish(a0, q, x0, i, n);
+    out[1] = dot_finish(a1, q, x1, i, n);
+    out[2] = dot_finish(a2, q, x2, i, n);
+    out[3] = dot_finish(a3, q, x3, i, n);
 }
 
 /*

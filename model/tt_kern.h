@@ -64,6 +64,11 @@
  * fixed pairwise reduction, then the tail added in order. */
 float tt_kern_dot(const float *a, const float *b, size_t n);
 
+/* out[j] = tt_kern_dot(q, xj, n) for j = 0..3, bit for bit (the same
+ * operations per row, rows interleaved: faster than four calls). */
+void tt_kern_dot4(const float *q, const float *x0, const float *x1,
+                  const float *x2, const float *x3, size_t n, float *out);
+
 /* y[j] += sum_{k < n_in} x[k] * a[k * lda + j] for j < n_out, with k
  * ascending for every j (the transposed-matrix-vector product A^T x over a
  * row-major A of n_in rows).  y must not alias a or x. */

@@ -183,6 +183,16 @@ static void test_kernel_order(void **state)
         for (; i < n; i++)
             s = s + a[i] * x[i];
         assert_memory_equal(&s, &(float){tt_kern_dot(a, x, n)}, 4);
+        if (n >= 4) {
+            /* four rows of a (len <= lda floats each) at once */
+            const size_t len = n < lda ? n : lda;
+            float out[4];
+
+            tt_kern_dot4(x, a, a + lda, a + 2 * lda, a + 3 * lda, len, out);
+            for (size_t r = 0; r < 4; r++)
+                assert_memory_equal(
+                    &out[r], &(float){tt_kern_dot(x, a + r * lda, len)}, 4);
+        }
         for (i = 0; i < n; i++)
             ref += (double)a[i] * x[i];
         assert_true(fabs(ref - s) < 1e-5 * (double)n);
