@@ -179,51 +179,6 @@ static double step_softmax(struct tt_bptt *b, const float *items,
     return loss;
 }
 
-/*
- * The backward of the GRU transitions of one step without the weight
- * gradients (tt_gru_bwd_batch's data part, for n1 rows): the
- * pre-activation gradients into da (rows of 3D floats), dL/dh_t added to
- * dh.  The weight gradients are summed over all steps at the end of
- * tt_bptt_run, in one sgemm each.
- */
-static void gru_bwd_data(const struct tt_gru *g, size_t n1, const float *h,
-                         const float *z, const float *r, const float *hh,
-                         const float *dh_out, float *dh, float *da,
-                         float *drh)
-{
-    const int d = (int)g->dim, d3 = 3 * d, rows = (int)n1;
-
-    if (n1 == 0)
-        return;
-    for (size_t i = 0; i < n1; i++) {
-        const size_t o = i * (size_t)d;
-        float *dai = da + i * (size_t)d3;
-
-        for (int j = 0; j < d; j++) {
-            const float go = dh_out[o + j], zz = z[o + j], hv = hh[o + j];
-
-            dai[j] = go * (hv - h[o + j]) * zz * (1.0f - zz);
-            dai[2 * d + j] = go * zz * (1.0f - hv * hv);
-            dh[o + j] += go * (1.0f - zz);
-        }
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, d, d, 1.0f,
-                da + 2 * d, d3, g->ut + 2 * d, d3, 0.0f, drh, d);
-    for (size_t i = 0; i < n1; i++) {
-        const size_t o = i * (size_t)d;
-        float *dai = da + i * (size_t)d3;
-
-        for (int j = 0; j < d; j++) {
-            const float rr = r[o + j];
-
-            dai[d + j] = drh[o + j] * h[o + j] * rr * (1.0f - rr);
-            dh[o + j] += drh[o + j] * rr;
-        }
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, d, 2 * d, 1.0f,
-                da, d3, g->ut, d3, 1.0f, dh, d);
-}
-
 double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
                    const float *items, const struct tt_s2_neg *neg,
                    const struct tt_s2_seq *seqs, uint32_t n, float scale)
@@ -316,8 +271,10 @@ double tt_bptt_run(struct tt_bptt *b, const float *dense, float *grad,
         } else {
             memcpy(dcur, dqt, (size_t)nt * dim * sizeof(float));
         }
-        gru_bwd_data(c, n1, ht, b->z + o, b->r + o, b->hh + o, dnext, dcur,
-                     dat, b->ws);
+        /* the weight gradients are summed over all steps at the end, in
+         * one sgemm each */
+        tt_gru_bwd_data(c, n1, ht, b->z + o, b->r + o, b->hh + o, dnext,
+                        dcur, dat, b->ws);
         memset(dat + (size_t)n1 * d3, 0,
                (size_t)(nt - n1) * d3 * sizeof(float));
         {

@@ -128,15 +128,11 @@ void tt_gru_fwd_batch(const struct tt_gru *g, size_t n, const float *x,
     }
 }
 
-void tt_gru_bwd_batch(const struct tt_gru *g, const struct tt_gru *grad,
-                      size_t n, const float *x, const float *h,
-                      const float *z, const float *r, const float *hh,
-                      const float *rh, const float *dh_out, float *dh,
-                      float *dx, float *ws)
+void tt_gru_bwd_data(const struct tt_gru *g, size_t n, const float *h,
+                     const float *z, const float *r, const float *hh,
+                     const float *dh_out, float *dh, float *da, float *drh)
 {
     const int d = (int)g->dim, d3 = 3 * d, rows = (int)n;
-    float *da = ws;                        /* n x 3D: d pre-activations */
-    float *drh = ws + n * (size_t)d3;      /* n x D: dL/d(r*h) */
 
     if (n == 0)
         return;
@@ -165,6 +161,24 @@ void tt_gru_bwd_batch(const struct tt_gru *g, const struct tt_gru *grad,
             dh[o + j] += drh[o + j] * rr;
         }
     }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, d, 2 * d, 1.0f,
+                da, d3, g->ut, d3, 1.0f, dh, d);
+}
+
+void tt_gru_bwd_batch(const struct tt_gru *g, const struct tt_gru *grad,
+                      size_t n, const float *x, const float *h,
+                      const float *z, const float *r, const float *hh,
+                      const float *rh, const float *dh_out, float *dh,
+                      float *dx, float *ws)
+{
+    const int d = (int)g->dim, d3 = 3 * d, rows = (int)n;
+    float *da = ws;                        /* n x 3D: d pre-activations */
+    float *drh = ws + n * (size_t)d3;      /* n x D: dL/d(r*h) */
+
+    if (n == 0)
+        return;
+    /* dh is complete before the weight gradients, which read only da */
+    tt_gru_bwd_data(g, n, h, z, r, hh, dh_out, dh, da, drh);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, d, rows, 1.0f, rh,
                 d, da + 2 * d, d3, 1.0f, grad->ut + 2 * d, d3);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d, 2 * d, rows, 1.0f,
@@ -173,8 +187,6 @@ void tt_gru_bwd_batch(const struct tt_gru *g, const struct tt_gru *grad,
                 d, da, d3, 1.0f, grad->wt, d3);
     for (size_t i = 0; i < n; i++)
         tt_kern_axpy(grad->b, 1.0f, da + i * (size_t)d3, (size_t)d3);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, d, 2 * d, 1.0f,
-                da, d3, g->ut, d3, 1.0f, dh, d);
     if (dx)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, d, d3,
                     1.0f, da, d3, g->wt, d3, 0.0f, dx, d);

@@ -97,4 +97,15 @@ void tt_gru_bwd_batch(const struct tt_gru *g, const struct tt_gru *grad,
                       const float *rh, const float *dh_out, float *dh,
                       float *dx, float *ws);
 
+/*
+ * The data part of tt_gru_bwd_batch, without the parameter gradients: the
+ * pre-activation gradients da (n x 3D: z, r, h~ parts) and drh = dL/d(r*h)
+ * (n x D) into the caller's buffers, and dL/dh added to `dh`, with the same
+ * bits as inside tt_gru_bwd_batch.  For callers that sum the parameter
+ * gradients of many calls at once (stage 2: one sgemm per batch).
+ */
+void tt_gru_bwd_data(const struct tt_gru *g, size_t n, const float *h,
+                     const float *z, const float *r, const float *hh,
+                     const float *dh_out, float *dh, float *da, float *drh);
+
 #endif
