@@ -8,7 +8,7 @@
  * sticky, manual offsets, read_committed, same kafka.* properties) and a
  * producer configured as the stream's (idempotent, acks=all, murmur2,
  * linger.ms 2; exactly-once: transactional, transaction.timeout.ms 5000,
- * linger.ms 10)
+ * linger.ms 10, retry.backoff.ms 10)
  * consume batches closed like the stream's (kafka.batch_max messages, or
  * the queue drained, or kafka.batch_ms) and produce one NULL_RECORD-byte
  * record per input (about an embedding record plus a share of changelog
@@ -119,7 +119,9 @@ static int null_clients(struct null_run *r, rd_kafka_t **cons,
                                 txn, "null", err, sizeof(err)) ||
           tt_kconf_default_role(pc, kc, TT_KCONF_PRODUCER,
                                 "transaction.timeout.ms", "5000", err,
-                                sizeof(err))))) {
+                                sizeof(err)) ||
+          tt_kconf_default_role(pc, kc, TT_KCONF_PRODUCER, "retry.backoff.ms",
+                                "10", err, sizeof(err))))) {
         if (cc)
             rd_kafka_conf_destroy(cc);
         if (pc)
