@@ -110,7 +110,7 @@ static const struct tt_conf_def defs[] = {
           "stage 2 learning rate"),
     D_INT("train.batch", train.batch, 1, 1048576, "64",
           "sequences (stage 2) or positives (stage 1) per step"),
-    D_INT("train.patience", train.patience, 0, 100000, "3",
+    D_INT("train.patience", train.patience, 0, 100000, "5",
           "epochs without validation gain before stopping"),
     D_DBL("train.clip", train.clip, 0, 1e9, "5.0",
           "gradient norm clip in stage 2, 0 = off"),

@@ -154,7 +154,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.train.epochs2, 30);
     assert_true(c.train.lr2 == 0.001);
     assert_int_equal(c.train.batch, 64);
-    assert_int_equal(c.train.patience, 3);
+    assert_int_equal(c.train.patience, 5);
     assert_true(c.train.clip == 5.0);
     assert_true(c.train.auto_tstar);
     assert_true(c.train.inactive_all);
