@@ -22,69 +22,6 @@
 #include "model/tt_score.h"
 #include "tests/unit/eval_fixture.h"
 
-#define MD 8
-
-/* A random model over the training items and the users above t*. */
-static tt_model_t *build_model(const struct tt_dataset *ds,
-                               const tt_eval_t *ev, uint32_t tstar, bool plus,
-                               uint32_t window_k, uint64_t seed)
-{
-    struct tt_model_parts parts;
-    struct tt_rng rng;
-    uint32_t n_items = tt_dataset_n_items(ds), n_users = tt_dataset_n_users(ds);
-    int64_t *item_ids = calloc(n_items, sizeof(int64_t));
-    int64_t *user_ids = calloc(n_users, sizeof(int64_t));
-    float *items = calloc((size_t)n_items * MD, sizeof(float));
-    float *phi = calloc((size_t)n_users * MD, sizeof(float));
-    size_t nd = tt_model_dense_floats(MD, plus);
-    float *dense = calloc(nd, sizeof(float));
-    uint32_t ni = 0, na = 0;
-    tt_model_t *m = NULL;
-    char err[256];
-
-    tt_rng_seed(&rng, seed, 1);
-    for (uint32_t i = 0; i < n_items; i++) {
-        if (!tt_eval_item_in_train(ev, i))
-            continue;
-        item_ids[ni] = tt_ids_id(ds->items, i);
-        for (int d = 0; d < MD; d++)
-            items[(size_t)ni * MD + d] = (float)tt_rng_normal(&rng);
-        ni++;
-    }
-    for (uint32_t u = 0; u < n_users; u++) {
-        if (tt_eval_train_count(ev, u) <= tstar)
-            continue;
-        user_ids[na] = tt_ids_id(ds->users, u);
-        for (int d = 0; d < MD; d++)
-            phi[(size_t)na * MD + d] = (float)tt_rng_normal(&rng);
-        na++;
-    }
-    for (size_t i = 0; i < nd; i++)
-        dense[i] = (float)(0.4 * tt_rng_normal(&rng));
-    memset(&parts, 0, sizeof parts);
-    parts.dim = MD;
-    parts.tstar = tstar;
-    parts.k = window_k ? window_k : tstar;
-    parts.flags = (plus ? TT_MODEL_FLAG_PLUS : 0) |
-                  (window_k ? TT_MODEL_FLAG_WINDOW : 0);
-    parts.version = 1;
-    parts.seed = seed;
-    parts.n_items = ni;
-    parts.item_ids = item_ids;
-    parts.items = items;
-    parts.n_active = na;
-    parts.user_ids = user_ids;
-    parts.phi = phi;
-    parts.dense = dense;
-    assert_int_equal(tt_model_build(&m, &parts, err, sizeof err), TT_ERR_OK);
-    free(item_ids);
-    free(user_ids);
-    free(items);
-    free(phi);
-    free(dense);
-    return m;
-}
-
 /*
  * The stream's state of user u before position p: tt_model_user_state
  * over the user's earlier events (for the active cell of a model without a
