@@ -73,6 +73,19 @@ static double replay_rr(const struct tt_dataset *ds, const tt_eval_t *ev,
     return rr;
 }
 
+/* The log of the model tests: 4000 events, 80 users, 700 items (20 new
+ * after the training part), t* 15, scored over the test part into *ev. */
+static void test_log(struct tt_dataset *ds, struct tt_split *split,
+                     struct tt_eval_opts *o, tt_eval_t **ev)
+{
+    make_ds(ds, 4000, 80, 700, 20, 2800, 4);
+    assert_int_equal(tt_split_compute(ds, 0.7, 0.1, split), TT_ERR_OK);
+    o->tstar = 15;
+    assert_int_equal(tt_eval_new(ev, ds, split, split->valid_end, ds->n, o,
+                                 NULL, 0),
+                     TT_ERR_OK);
+}
+
 static void check_model_equivalence(bool plus)
 {
     struct tt_dataset ds;
@@ -85,12 +98,7 @@ static void check_model_equivalence(bool plus)
     size_t n;
     double rr;
 
-    make_ds(&ds, 4000, 80, 700, 20, 2800, 4);
-    assert_int_equal(tt_split_compute(&ds, 0.7, 0.1, &split), TT_ERR_OK);
-    o.tstar = 15;
-    assert_int_equal(
-        tt_eval_new(&ev, &ds, &split, split.valid_end, ds.n, &o, NULL, 0),
-        TT_ERR_OK);
+    test_log(&ds, &split, &o, &ev);
     m = build_model(&ds, ev, o.tstar, plus, 0, 9);
     assert_int_equal(tt_eval_model_init(&ms, ev, m, "2ts"), TT_ERR_OK);
     assert_int_equal(tt_eval_run(ev, &ms.sc, &r1, NULL, 0), TT_ERR_OK);
@@ -214,12 +222,7 @@ static void check_model_window(bool plus, uint32_t hop)
     size_t n;
     double rr;
 
-    make_ds(&ds, 4000, 80, 700, 20, 2800, 4);
-    assert_int_equal(tt_split_compute(&ds, 0.7, 0.1, &split), TT_ERR_OK);
-    o.tstar = 15;
-    assert_int_equal(
-        tt_eval_new(&ev, &ds, &split, split.valid_end, ds.n, &o, NULL, 0),
-        TT_ERR_OK);
+    test_log(&ds, &split, &o, &ev);
     m = build_model_hop(&ds, ev, o.tstar, plus, 4, hop, 9);
     m0 = build_model(&ds, ev, o.tstar, plus, 0, 9);
     assert_int_equal(tt_eval_model_init(&ms, ev, m, "2ts"), TT_ERR_OK);
