@@ -21,39 +21,9 @@
 #include "model/tt_softmax.h"
 #include "model/tt_train.h"
 #include "model/tt_train_int.h"
+#include "tests/unit/gru_ref.h"
 
 /* ---- stage 2 gradient against a double reference ---- */
-
-static double dsig(double v)
-{
-    return 1.0 / (1.0 + exp(-v));
-}
-
-static void ref_gru(const double *p, int d, const double *h, const double *x,
-                    double *out)
-{
-    const double *wt = p, *ut = p + 3 * d * d, *b = p + 6 * d * d;
-    double z[16], r[16];
-
-    for (int j = 0; j < d; j++) {
-        double az = b[j], ar = b[d + j];
-
-        for (int k = 0; k < d; k++) {
-            az += wt[k * 3 * d + j] * x[k] + ut[k * 3 * d + j] * h[k];
-            ar += wt[k * 3 * d + d + j] * x[k] + ut[k * 3 * d + d + j] * h[k];
-        }
-        z[j] = dsig(az);
-        r[j] = dsig(ar);
-    }
-    for (int j = 0; j < d; j++) {
-        double ah = b[2 * d + j];
-
-        for (int k = 0; k < d; k++)
-            ah += wt[k * 3 * d + 2 * d + j] * x[k] +
-                  ut[k * 3 * d + 2 * d + j] * r[k] * h[k];
-        out[j] = (1 - z[j]) * h[j] + z[j] * tanh(ah);
-    }
-}
 
 /* scale * sum of step losses of the sequences, all in double: at step t
  * every sequence is scored against neg[t * p ..], without the negatives
@@ -102,8 +72,8 @@ static double ref_loss(const double *dense, int d, bool plus,
                 sum += exp(l[j] - m);
             total += log(sum) + m - l[0];
             if (t + 1 < seqs[s].len) {
-                ref_gru(cell, d, h, items + seqs[s].items[t] * (uint32_t)d,
-                        hn);
+                ref_step(cell, d, h, items + seqs[s].items[t] * (uint32_t)d,
+                         hn);
                 memcpy(h, hn, sizeof h);
             }
         }
