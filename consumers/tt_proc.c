@@ -405,14 +405,24 @@ static uint32_t recompute_window(const struct tt_proc_view *v,
 /* The active cell of a hopping-window model: tt_model_user_state_at over
  * the retained events (a(count), count] (the history holds the user's
  * events count - hist_len + 1 .. count, oldest first). */
-static uint32_t recompute_hop(const struct tt_proc_view *v, int64_t user_id,
-                              const struct tt_user_state *s,
-                              struct tt_user_run *run)
+/* The history index of the first event of a hopping window's current
+ * window (a(count), count]: hist[j] is the user's event
+ * count - hist_len + 1 + j. */
+static uint32_t hop_index(const struct tt_proc_view *v,
+                          const struct tt_user_state *s)
 {
     const uint64_t first =
         s->count > s->hist_len ? s->count - s->hist_len : 0;
     const uint64_t a = tt_model_window_start(v->model, s->count);
-    uint32_t j = a > first ? (uint32_t)(a - first) : 0, n = 0;
+
+    return a > first ? (uint32_t)(a - first) : 0;
+}
+
+static uint32_t recompute_hop(const struct tt_proc_view *v, int64_t user_id,
+                              const struct tt_user_state *s,
+                              struct tt_user_run *run)
+{
+    uint32_t j = hop_index(v, s), n = 0;
 
     tt_model_user_start(v->model, user_id, true, run);
     for (; j < s->hist_len; j++) {
@@ -572,11 +582,7 @@ static void apply(tt_proc_t *p, const struct tt_proc_view *v, size_t i)
             p->stats.steps++;
             o->stepped = true;
         } else {
-            uint64_t first =
-                s->count > s->hist_len ? s->count - s->hist_len : 0;
-            uint64_t a = hop ? tt_model_window_start(m, s->count) : 0;
-
-            resume_run(v, cut, s, a > first ? (uint32_t)(a - first) : 0,
+            resume_run(v, cut, s, hop ? hop_index(v, s) : 0,
                        s->hist_len - 1, run);
         }
         tt_model_user_query(m, run, (float *)o->q);
